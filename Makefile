@@ -1,0 +1,155 @@
+# mephisto-c: one non-recursive GNU makefile.
+#
+#   make                      build every program into $(O)/bin
+#   make check                build and run the test suite (bats)
+#   make check SANITIZE=address,undefined
+#   make install PREFIX=/usr/local DESTDIR=
+#   make deps                 install the Debian packages the build needs
+#   DEVELOPER=1               turn warnings into errors
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(BINDIR)
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
+FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+DESTDIR ?=
+
+VERSION = 0.1.0
+
+PKG_CONFIG ?= pkg-config
+DEPS = sqlite3 libcjson yaml-0.1
+WEB_DEPS = libwebsockets
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow \
+	-Wno-unused-parameter -MMD -MP -Ilib \
+	-DMEPHISTO_VERSION='"$(VERSION)"' \
+	-DMEPHISTO_DATADIR='"$(DATADIR)/mephisto"' \
+	-DMEPHISTO_LIBEXECDIR='"$(LIBEXECDIR)"' \
+	$(shell $(PKG_CONFIG) --cflags $(DEPS) 2>/dev/null)
+LDLIBS_BASE := $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null) -lpthread -lm
+LDLIBS_WEB := $(shell $(PKG_CONFIG) --libs $(WEB_DEPS) 2>/dev/null)
+
+ifdef DEVELOPER
+override CFLAGS += -Werror
+endif
+
+# Each configuration builds into its own folder so that switching between
+# a plain and a sanitizer build never mixes objects.
+ifdef SANITIZE
+O ?= build/san
+override CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+override LDFLAGS += -fsanitize=$(SANITIZE)
+else
+O ?= build/default
+endif
+
+LIB_SRC := $(wildcard lib/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/schema.o
+LIB := $(O)/libmephisto.a
+
+# A program is cmd/NAME.c or, once it grows, cmd/NAME/*.c.
+PROG_FILES := $(wildcard cmd/*.c)
+PROG_DIRS := $(patsubst %/,%,$(wildcard cmd/*/))
+PROGRAMS := $(sort $(patsubst cmd/%.c,%,$(PROG_FILES)) $(patsubst cmd/%,%,$(PROG_DIRS)))
+BINS := $(PROGRAMS:%=$(O)/bin/%)
+
+# Small C programs that the bats tests drive.
+TEST_SRC := $(wildcard tests/c/*.c)
+TEST_BINS := $(TEST_SRC:tests/c/%.c=$(O)/tests/%)
+
+# Programs that serve HTTP/WebSocket link libwebsockets.
+WEB_PROGRAMS := mephisto-io
+
+all: $(BINS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The schema is compiled in, so a program never depends on finding
+# share/ at run time to open a database.
+$(O)/gen/schema.c: share/mephisto/schema.sql
+	@mkdir -p $(dir $@)
+	{ echo '#include "db.h"'; echo 'const char db_schema_sql[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@.tmp && mv $@.tmp $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+define program_rule
+$(O)/bin/$(1): $$(patsubst %.c,$(O)/%.o,$$(wildcard cmd/$(1).c cmd/$(1)/*.c)) $(LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS_BASE) $(if $(filter $(1),$(WEB_PROGRAMS)),$$(LDLIBS_WEB))
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
+
+$(O)/tests/%: $(O)/tests/c/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) $(LDLIBS_WEB)
+
+tests: $(TEST_BINS)
+
+# The test suite runs against this build folder.  BATS_JOBS > 1 runs test
+# files in parallel (needs GNU parallel).
+BATS ?= bats
+BATS_FLAGS ?=
+TESTS ?= tests
+check: all tests
+	MEPHISTO_BUILD=$(CURDIR)/$(O) $(BATS) $(BATS_FLAGS) $(TESTS)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/mephisto \
+		$(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
+	cp -R share/mephisto/. $(DESTDIR)$(DATADIR)/mephisto/
+	for f in share/man/man1/*.1; do \
+		[ -e "$$f" ] && install -m 644 "$$f" $(DESTDIR)$(MANDIR)/man1/; \
+	done; true
+	if [ -e completions/mephisto.bash ]; then \
+		install -d $(DESTDIR)$(BASHCOMPDIR) && \
+		install -m 644 completions/mephisto.bash $(DESTDIR)$(BASHCOMPDIR)/mephisto; fi
+	if [ -e completions/_mephisto ]; then \
+		install -d $(DESTDIR)$(ZSHCOMPDIR) && \
+		install -m 644 completions/_mephisto $(DESTDIR)$(ZSHCOMPDIR)/_mephisto; fi
+	if [ -e completions/mephisto.fish ]; then \
+		install -d $(DESTDIR)$(FISHCOMPDIR) && \
+		install -m 644 completions/mephisto.fish $(DESTDIR)$(FISHCOMPDIR)/mephisto.fish; fi
+
+uninstall:
+	rm -f $(PROGRAMS:%=$(DESTDIR)$(BINDIR)/%)
+	rm -rf $(DESTDIR)$(DATADIR)/mephisto
+	rm -f $(PROGRAMS:%=$(DESTDIR)$(MANDIR)/man1/%.1)
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/mephisto $(DESTDIR)$(ZSHCOMPDIR)/_mephisto \
+		$(DESTDIR)$(FISHCOMPDIR)/mephisto.fish
+
+# Debian packages needed to build and test; installed only when missing.
+DEB_PACKAGES = build-essential pkg-config libsqlite3-dev libcjson-dev \
+	libyaml-dev libwebsockets-dev libcurl4-openssl-dev sqlite3 jq \
+	bats bats-assert bats-support bats-file parallel tmux chromium
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done; \
+		command -v npm >/dev/null || echo nodejs npm); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules ]; then \
+		cd tests/browser && npm ci --no-audit --no-fund --loglevel=error; fi
+
+clean:
+	rm -rf build
+
+.PHONY: all check tests install uninstall deps clean
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,131 @@
+# Shared set-up for every bats file: load with `load lib/common`.
+#
+# Each test gets a private HOME, config and data folder under
+# $BATS_TEST_TMPDIR, and a short runtime folder under /tmp (Unix socket paths
+# must fit in 108 bytes).  Programs are taken from the build folder that
+# `make check` names in MEPHISTO_BUILD.
+
+bats_require_minimum_version 1.5.0
+
+load_helpers() {
+	local d
+	for d in /usr/lib/bats /usr/lib/bats-core /usr/local/lib; do
+		if [ -d "$d/bats-support" ]; then
+			load "$d/bats-support/load"
+			load "$d/bats-assert/load"
+			load "$d/bats-file/load"
+			return
+		fi
+	done
+	echo "bats-support, bats-assert and bats-file are not installed" >&2
+	return 1
+}
+load_helpers
+
+REPO="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+MEPHISTO_BUILD="${MEPHISTO_BUILD:-$REPO/build/default}"
+export MEPHISTO_BUILD REPO
+export PATH="$MEPHISTO_BUILD/bin:$MEPHISTO_BUILD/tests:$PATH"
+export MEPHISTO_EXEC_PATH="$MEPHISTO_BUILD/bin"
+export MEPHISTO_SHARE="$REPO/share/mephisto"
+# Sanitizer builds: fail on the first report and on leaks.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=99}"
+
+setup_env() {
+	export HOME="$BATS_TEST_TMPDIR/home"
+	export XDG_CONFIG_HOME="$HOME/.config" XDG_DATA_HOME="$HOME/.local/share"
+	export XDG_CACHE_HOME="$HOME/.cache"
+	export MEPHISTO_HOME="$HOME/.mephisto"
+	export MEPHISTO_CONFIG="$MEPHISTO_HOME/config.yml"
+	export MEPHISTO_DATA="$(mktemp -d /tmp/mph.XXXXXX)"
+	export MEPHISTO_DB="$MEPHISTO_DATA/database.db"
+	unset MEPHISTO_LOG_LEVEL NO_COLOR
+	mkdir -p "$HOME" "$MEPHISTO_HOME"
+	# A run folder lives under the data folder; keep the socket path short.
+	printf 'core:\n  main_data_directory: %s\n' "$MEPHISTO_DATA" > "$MEPHISTO_CONFIG"
+	: > "$BATS_TEST_TMPDIR/pids"
+}
+
+setup() {
+	setup_env
+}
+
+# Kill only what this test started (pids listed in its pid file).
+teardown_daemons() {
+	local pid
+	[ -f "$BATS_TEST_TMPDIR/pids" ] || return 0
+	while read -r pid; do
+		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+	done < "$BATS_TEST_TMPDIR/pids"
+	sleep 0.1
+	while read -r pid; do
+		[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+	done < "$BATS_TEST_TMPDIR/pids"
+	return 0
+}
+
+teardown() {
+	teardown_daemons
+	[ -n "${MEPHISTO_DATA:-}" ] && rm -rf "$MEPHISTO_DATA"
+	return 0
+}
+
+# Remember PID so teardown kills it.
+track_pid() {
+	echo "$1" >> "$BATS_TEST_TMPDIR/pids"
+}
+
+# wait_for TIMEOUT_SECONDS COMMAND...: poll COMMAND every 50 ms until it
+# succeeds; fail the test after the timeout.
+wait_for() {
+	local limit=$(( $1 * 20 )) i=0
+	shift
+	until "$@" 2>/dev/null; do
+		i=$((i + 1))
+		if [ "$i" -ge "$limit" ]; then
+			echo "timed out waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# start_daemon NAME COMMAND...: start COMMAND in the background with a
+# readiness pipe on fd 3 (the daemon writes a line and closes it when it is
+# ready), wait up to 10 s for that line, and track the pid.  Output goes to
+# $BATS_TEST_TMPDIR/NAME.log.
+start_daemon() {
+	local name=$1 fifo="$BATS_TEST_TMPDIR/$1.ready" line
+	shift
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	MEPHISTO_READY_FD=3 "$@" 3>"$fifo" >"$BATS_TEST_TMPDIR/$name.log" 2>&1 &
+	local pid=$!
+	track_pid "$pid"
+	eval "${name//-/_}_pid=$pid"
+	if ! read -r -t 10 line < "$fifo"; then
+		echo "$name did not become ready; its log:" >&2
+		cat "$BATS_TEST_TMPDIR/$name.log" >&2
+		return 1
+	fi
+}
+
+# assert_fails_cleanly: after `run`, the command failed with an ordinary
+# exit status (not a signal death, 126 or 127, nor a sanitizer report's 99).
+assert_fails_cleanly() {
+	if [ "$status" -eq 0 ]; then
+		echo "expected failure, got status 0; output: $output" >&2
+		return 1
+	fi
+	if [ "$status" -gt 128 ] || [ "$status" -eq 126 ] || \
+	   [ "$status" -eq 127 ] || [ "$status" -eq 99 ]; then
+		echo "command died with status $status; output: $output" >&2
+		return 1
+	fi
+}
+
+# sql QUERY: run QUERY on the test database and print the result.
+sql() {
+	sqlite3 -batch -noheader "$MEPHISTO_DB" "$@"
+}
