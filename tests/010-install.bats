@@ -9,6 +9,7 @@ load lib/common
 		DESTDIR="$dest" PREFIX=/opt/mph
 	assert_file_executable "$dest/opt/mph/bin/mephisto"
 	assert_file_exists "$dest/opt/mph/share/mephisto/schema.sql"
+	assert_file_exists "$dest/opt/mph/share/man/man1/mephisto.1"
 	# An installed dispatcher finds its commands beside it.
 	env -u MEPHISTO_EXEC_PATH -u MEPHISTO_SHARE PATH=/usr/bin:/bin \
 		"$dest/opt/mph/bin/mephisto" --list-commands > "$BATS_TEST_TMPDIR/cmds"
