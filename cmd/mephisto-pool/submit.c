@@ -755,7 +755,7 @@ pool_submit_onboarding(struct pool_conn *c, const struct msg_packet *p)
 	    msg_opt_str(p->data, "agent_registration_id", NULL, &reg,
 	    &err) < 0 ||
 	    (msg_has(p->data, "onboarding_data") &&
-	    msg_get_obj(p->data, "onboarding_data", NULL, &err) < 0))
+	    msg_get_obj(p->data, "onboarding_data", &data, &err) < 0))
 		goto refuse;
 	w.registration_id = reg && *reg ? reg : NULL;
 	if (db_begin(pool->db) < 0)
