@@ -21,6 +21,7 @@ load lib/pool
 	[ "$(sql "SELECT json_extract(inputs, '$.text') FROM agent_data WHERE agent_id = $agent")" = "item 0" ]
 	[ "$(sql "SELECT agent_id FROM agent_registrations WHERE registration_id = 'reg-alice'")" = "$agent" ]
 	[ "$(sql "SELECT count(*) FROM run_events WHERE event = 'unit_assigned' AND agent_id = $agent")" = 1 ]
+	pool_stop
 }
 
 @test "pool: 200 workers at once for 100 units: each unit has one agent" {
@@ -41,6 +42,7 @@ load lib/pool
 	[ "$(sql "SELECT count(*) FROM agents")" -eq 100 ]
 	[ "$(sql "SELECT count(*) FROM (SELECT unit_id FROM agents GROUP BY unit_id HAVING count(*) > 1)")" -eq 0 ]
 	[ "$(sql "SELECT count(*) FROM units u JOIN agents a ON a.agent_id = u.agent_id WHERE a.unit_id != u.unit_id OR a.worker_id != u.worker_id")" -eq 0 ]
+	pool_stop
 }
 
 @test "pool: reservations from several processes never share a unit" {
@@ -85,6 +87,7 @@ load lib/pool
 	[ "$(jq -r .data.agent_id <<<"$output")" = "$agent" ]
 	[ "$(jq -r .data.init_task_data.index <<<"$output")" = 0 ]
 	[ "$(sql "SELECT count(*) FROM agents")" -eq 1 ]
+	pool_stop
 }
 
 @test "pool: a reconnect for an agent that is gone gets TASK_MISSING" {

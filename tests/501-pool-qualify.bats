@@ -114,6 +114,7 @@ reqs_params() {
 	[ "$(outcome bin)" = "$NOT_QUALIFIED" ]
 	[ "$(outcome bnin)" = "$NOT_QUALIFIED" ]
 	[ "$(outcome nonin)" = "$NOT_QUALIFIED" ]
+	pool_stop
 }
 
 @test "pool: a requirement on a qualification missing from the database is not met" {
@@ -166,4 +167,5 @@ reqs_params() {
 	run -0 pool_send <<<"$(submit_packet "$agent")"
 	[ "$(outcome hank)" = unit ]
 	[ "$(outcome hank)" = "You have already completed the maximum amount of tasks the requester has set for this task." ]
+	pool_stop
 }

@@ -43,6 +43,7 @@ onb_submit() {
 	run -0 pool_send <<<"$(reg_packet ivy reg-ivy-2)"
 	[[ "$(jq -r .data.agent_id <<<"$output")" =~ ^[0-9]+$ ]]
 	[ "$(sql "SELECT count(*) FROM onboarding_agents")" = 1 ]
+	pool_stop
 }
 
 @test "pool: onboarding with an answer key: fail" {
@@ -76,6 +77,7 @@ onb_submit() {
 	run -0 onb_submit lee "$onb_lee" '{"q1": "5"}'
 	[ "$(jq -r .data.failure_reason <<<"$output")" = "$NOT_QUALIFIED" ]
 	[ "$(sql "SELECT group_concat(status, ',') FROM (SELECT status FROM onboarding_agents ORDER BY status)")" = approved,rejected ]
+	pool_stop
 }
 
 @test "pool: a validator that runs out of time fails the worker" {
@@ -87,6 +89,7 @@ onb_submit() {
 	[ "$(jq -r .data.failure_reason <<<"$output")" = "$NOT_QUALIFIED" ]
 	[ "$(sql "SELECT status FROM onboarding_agents")" = rejected ]
 	grep -q "ran out of time" "$BATS_TEST_TMPDIR/pool.log"
+	pool_stop
 }
 
 @test "pool: a worker qualified earlier gets a unit and one disqualified is refused" {

@@ -22,6 +22,7 @@ register() {
 	[ "$(sql "SELECT json_extract(files, '\$[0].mimetype') FROM agent_data WHERE agent_id = $agent")" = text/plain ]
 	[ "$(sql "SELECT task_end > task_start FROM agent_data WHERE agent_id = $agent")" = 1 ]
 	[ "$(sql "SELECT count(*) FROM run_events WHERE event = 'unit_submitted' AND agent_id = $agent")" = 1 ]
+	pool_stop
 }
 
 @test "pool: a repeated submission is acknowledged and recorded once" {
@@ -48,6 +49,7 @@ register() {
 	assert_output --partial "unknown agent '123456789'"
 	after=$(sql "SELECT (SELECT count(*) FROM run_events) || '/' || (SELECT count(*) FROM agent_data WHERE outputs IS NOT NULL) || '/' || (SELECT group_concat(status) FROM units)")
 	[ "$before" = "$after" ]
+	pool_stop
 }
 
 @test "pool: a submission for an agent no longer working is refused" {
@@ -69,6 +71,7 @@ register() {
 	[ "$(sql "SELECT json_extract(metadata, '$.feedback') || json_extract(metadata, '$.tips') FROM agent_data WHERE agent_id = $agent")" = nicenone ]
 	[ "$(sql "SELECT count(*) FROM run_events WHERE event = 'error_logged' AND agent_id = $agent AND json_extract(detail, '$.error') = 'boom'")" = 1 ]
 	[ "$(sql "SELECT count(*) FROM run_events WHERE event = 'error_logged' AND agent_id IS NULL")" = 1 ]
+	pool_stop
 }
 
 @test "pool: live updates for a static task are dropped with a warning" {

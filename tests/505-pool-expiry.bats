@@ -11,7 +11,7 @@ unit_free() {
 }
 
 @test "pool: after assignment_duration_in_seconds the unit goes to another worker" {
-	pool_make_run 1 "$short_params"
+	pool_make_run 1 "${short_params/: 1/: 3}"
 	pool_start
 	run -0 pool_send <<<"$(reg_packet walt)"
 	agent=$(jq -r .data.agent_id <<<"$output")
@@ -20,7 +20,7 @@ unit_free() {
 	# io reports the worker's socket gone: the unit stays reserved.
 	printf '{"packet_type":"return_statuses","subject_id":"mephisto","data":{"%s":"disconnect"}}\n' "$agent" | pool_send
 	[ "$(sql "SELECT status FROM units")" = assigned ]
-	wait_for 5 unit_free
+	wait_for 10 unit_free
 	[ "$(sql "SELECT status FROM agents WHERE agent_id = $agent")" = disconnect ]
 	[ "$(sql "SELECT count(*) FROM run_events WHERE event = 'unit_released'")" = 1 ]
 	run -0 pool_send <<<"$(reg_packet xena xena-2)"
@@ -31,6 +31,7 @@ unit_free() {
 	# And its reconnect finds the task gone.
 	run -0 pool_send <<<"$(reg_packet walt)"
 	[ "$(jq -r .data.agent_id <<<"$output")" = null ]
+	pool_stop
 }
 
 @test "pool: deadlines are recomputed from the database after a restart" {

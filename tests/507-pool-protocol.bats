@@ -25,6 +25,7 @@ EOF2
 	[ "$(jq -r 'select(.request_id == "c") | .data.error' <<<"$output")" = "unknown packet type 'frobnicate'" ]
 	[ "$(jq -r 'select(.request_id == "a") | .data.retryable' <<<"$output")" = false ]
 	still_serving
+	pool_stop
 }
 
 @test "pool: an oversized line closes that connection only" {
@@ -35,6 +36,7 @@ EOF2
 	run -0 pool_send -r -t 5000 < "$BATS_TEST_TMPDIR/big"
 	[ "$(jq -r .data.error <<<"$output")" = "line too long" ]
 	still_serving
+	pool_stop
 }
 
 @test "pool: a peer that does not start with hello is refused" {

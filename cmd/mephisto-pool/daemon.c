@@ -556,7 +556,7 @@ conn_read(struct pool_conn *c)
 	char *line;
 	size_t len;
 	ssize_t n;
-	int i, rc;
+	int i, rc = 0;
 
 	for (i = 0; i < READS_PER_EVENT && !c->closing; i++) {
 		n = ipc_conn_read(c->ipc);

@@ -200,9 +200,10 @@ pool_expiry_start(struct pool *pool)
 	    "- 2440587.5) * 86400.0 FROM onboarding_agents WHERE "
 	    "task_run_id = ? AND status = 'onboarding'", 1) < 0)
 		return pool_db_fail(pool, "read the live agents");
-	qsort(pool->dl, pool->dl_nr, sizeof(*pool->dl), cmp_deadline);
-	if (pool->dl_nr)
+	if (pool->dl_nr) {
+		qsort(pool->dl, pool->dl_nr, sizeof(*pool->dl), cmp_deadline);
 		log_info("%zu live agents", pool->dl_nr);
+	}
 	arm(pool, 0);
 	return 0;
 }

@@ -148,10 +148,10 @@ static int
 run_raw(struct ipc_conn *c, int timeout)
 {
 	struct buf in = BUF_INIT;
-	char *err = NULL, *line;
+	char *line;
 	size_t len;
 	ssize_t n;
-	int rc;
+	int rc, writing = 1;
 
 	if (buf_read_fd(&in, 0, 0) < 0)
 		die_errno("cannot read stdin");
@@ -160,20 +160,18 @@ run_raw(struct ipc_conn *c, int timeout)
 	for (;;) {
 		struct pollfd pfd = { c->fd, POLLIN, 0 };
 
-		if (ipc_conn_out_pending(c)) {
+		/* The pool may close before reading it all: keep reading. */
+		if (writing && ipc_conn_out_pending(c))
 			pfd.events |= POLLOUT;
-			if (ipc_conn_flush(c) < 0)
-				break;
-		}
 		rc = poll(&pfd, 1, timeout);
 		if (rc <= 0)
 			break;
-		if (pfd.revents & POLLOUT && ipc_conn_flush(c) < 0)
-			break;
+		if ((pfd.revents & POLLOUT) && ipc_conn_flush(c) < 0)
+			writing = 0;
 		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		n = ipc_conn_read(c);
-		while ((rc = ipc_conn_line(c, &line, &len)) == 1) {
+		while (ipc_conn_line(c, &line, &len) == 1) {
 			fwrite(line, 1, len, stdout);
 			fputc('\n', stdout);
 		}
@@ -181,7 +179,6 @@ run_raw(struct ipc_conn *c, int timeout)
 		if (n == 0 || (n < 0 && errno != EAGAIN))
 			break;
 	}
-	free(err);
 	return 0;
 }
 

@@ -19,7 +19,8 @@
 #     Start mephisto-pool --run $POOL_RUN (log in $BATS_TEST_TMPDIR/pool.log)
 #     and wait until it is ready; $POOL_SOCK is its socket.
 # pool_stop
-#     Ask the pool to shut down and wait for it to exit.
+#     Ask the pool to shut down and wait for it to exit; fail unless it
+#     exits with status 0 and no sanitizer report.
 # pool_kill
 #     SIGKILL the pool.
 # pool_send [pool-client options]
@@ -86,9 +87,15 @@ pool_send() {
 }
 
 pool_stop() {
+	local status=0
 	echo '{"packet_type":"shutdown","subject_id":"mephisto","data":{}}' |
 	    pool-client -p mephisto-launch "$POOL_SOCK" >/dev/null
-	wait_for 10 pool_gone
+	wait "$pool_pid" || status=$?
+	if [ "$status" -ne 0 ] || grep -q Sanitizer "$BATS_TEST_TMPDIR/pool.log"; then
+		echo "pool exited with status $status; its log:" >&2
+		cat "$BATS_TEST_TMPDIR/pool.log" >&2
+		return 1
+	fi
 }
 
 pool_gone() {
