@@ -788,7 +788,8 @@ out:
 static void
 set_default(struct load *ld, const struct key *k)
 {
-	struct yml_node *n = yml_new_scalar(k->def, YML_PLAIN);
+	struct yml_node *n = yml_new_scalar(k->def, k->type == K_STR ?
+	    YML_DOUBLE_QUOTED : YML_PLAIN);
 	struct origin o = { 0, NULL };
 	int set = ld->set[k - keys];
 
