@@ -1199,3 +1199,18 @@ model_registration_set(struct db *db, int64_t run_id,
 	bind_id(st, 5, onboarding_agent_id);
 	return exec_stmt(st);
 }
+
+int
+model_registration_of_onboarding(struct db *db, int64_t run_id,
+    int64_t onboarding_agent_id, char **registration_idp)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT registration_id FROM "
+	    "agent_registrations WHERE task_run_id = ? AND "
+	    "onboarding_agent_id = ?");
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_int64(st, 2, onboarding_agent_id);
+	return one_text(st, NULL, registration_idp);
+}

@@ -360,6 +360,10 @@ struct model_registration {
 int model_registration_find(struct db *db, int64_t run_id,
     const char *registration_id, struct model_registration *r);
 
+/* The registration id (caller frees) that points at onboarding agent ID. */
+int model_registration_of_onboarding(struct db *db, int64_t run_id,
+    int64_t onboarding_agent_id, char **registration_idp);
+
 /*
  * Point REGISTRATION_ID of RUN_ID at AGENT_ID or ONBOARDING_AGENT_ID
  * (exactly one non-zero), inserting or replacing the row.
