@@ -36,10 +36,12 @@ struct supervise_opts {
 
 /*
  * Supervise run RUN_ID with configuration CFG until it is completed or
- * stopped.  DB is open; the run exists.  Returns the exit code.
+ * stopped.  *DBP is open; the run exists.  With --detach the supervisor
+ * goes on in a background process with a new connection in *DBP.
+ * Returns the exit code.
  */
-int supervise(struct db *db, int64_t run_id, const struct task_config *cfg,
-    const struct supervise_opts *o);
+int supervise(struct db **dbp, int64_t run_id,
+    const struct task_config *cfg, const struct supervise_opts *o);
 
 /* Open the database named by the config; dies on failure. */
 struct db *launch_open_db(void);
@@ -70,7 +72,7 @@ int cmd_work(int argc, char **argv);
  * Resume run RUN_ID (from "resume" and from task.resume_incomplete_run):
  * reopen it and supervise it with its stored configuration.
  */
-int launch_resume(struct db *db, int64_t run_id,
+int launch_resume(struct db **dbp, int64_t run_id,
     const struct supervise_opts *o);
 
 /* The program's usage text. */

@@ -116,9 +116,10 @@ now_seconds(void)
  * is not completed.  Returns 1 when there was one (*CODE set), else 0.
  */
 static int
-resume_incomplete(struct db *db, const struct task_config *cfg,
+resume_incomplete(struct db **dbp, const struct task_config *cfg,
     const struct supervise_opts *o, int *code)
 {
+	struct db *db = *dbp;
 	struct run_info info;
 	int64_t run_id;
 	char *err = NULL;
@@ -139,7 +140,7 @@ resume_incomplete(struct db *db, const struct task_config *cfg,
 	run_info_release(&info);
 	log_info("resuming run %lld of task '%s'", (long long)run_id,
 	    cfg->task_name);
-	*code = launch_resume(db, run_id, o);
+	*code = launch_resume(dbp, run_id, o);
 	return 1;
 }
 
@@ -154,7 +155,7 @@ create_and_supervise(struct task_config *cfg, struct data_set *data,
 	char *err = NULL;
 	int code;
 
-	if (cfg->resume_incomplete_run && resume_incomplete(db, cfg, o,
+	if (cfg->resume_incomplete_run && resume_incomplete(&db, cfg, o,
 	    &code)) {
 		db_close(db);
 		return code;
@@ -168,7 +169,7 @@ create_and_supervise(struct task_config *cfg, struct data_set *data,
 	    n == 1 ? "" : "s", n * (size_t)cfg->units_per_assignment,
 	    n * (size_t)cfg->units_per_assignment == 1 ? "" : "s",
 	    now_seconds() - t0);
-	code = supervise(db, run_id, cfg, o);
+	code = supervise(&db, run_id, cfg, o);
 	db_close(db);
 	return code;
 }
@@ -262,23 +263,26 @@ cmd_resume(int argc, char **argv)
 		launch_usage_error(resume_usage, "one run id is needed");
 	run_id = launch_parse_run(argv[optind]);
 	db = launch_open_db();
-	code = launch_resume(db, run_id, &o);
+	code = launch_resume(&db, run_id, &o);
 	db_close(db);
 	return code;
 }
 
 int
-launch_resume(struct db *db, int64_t run_id, const struct supervise_opts *o)
+launch_resume(struct db **dbp, int64_t run_id,
+    const struct supervise_opts *o)
 {
 	struct supervise_opts ro = *o;
 	struct task_config cfg;
 	char *err = NULL;
 	int code;
 
-	if (run_load_config(db, run_id, &cfg, &err) < 0)
+	if (run_load_config(*dbp, run_id, &cfg, &err) < 0)
+		die("%s", err);
+	if (run_reopen(*dbp, run_id, &err) < 0)
 		die("%s", err);
 	ro.resume = 1;
-	code = supervise(db, run_id, &cfg, &ro);
+	code = supervise(dbp, run_id, &cfg, &ro);
 	task_config_release(&cfg);
 	return code;
 }
