@@ -30,6 +30,8 @@ const char launch_usage_text[] =
 "\n"
 "Options:\n"
 "  --check              only check the task and its data; write nothing\n"
+"  --create-only        create the run, print its id and stop there\n"
+"                       ('resume RUN' starts it)\n"
 "  --results            print each completed unit as a JSON line on stdout\n"
 "  -q, --quiet          no progress display\n"
 "  --detach             run in the background (log in the run folder)\n"

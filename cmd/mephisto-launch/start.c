@@ -23,6 +23,7 @@
 
 enum {
 	OPT_CHECK = 256,
+	OPT_CREATE_ONLY,
 	OPT_RESULTS,
 	OPT_DETACH,
 	OPT_GRACE,
@@ -33,6 +34,7 @@ enum {
 
 static const struct option start_options[] = {
 	{ "check", no_argument, NULL, OPT_CHECK },
+	{ "create-only", no_argument, NULL, OPT_CREATE_ONLY },
 	{ "results", no_argument, NULL, OPT_RESULTS },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "detach", no_argument, NULL, OPT_DETACH },
@@ -146,7 +148,7 @@ resume_incomplete(struct db **dbp, const struct task_config *cfg,
 
 static int
 create_and_supervise(struct task_config *cfg, struct data_set *data,
-    const struct supervise_opts *o)
+    const struct supervise_opts *o, int create_only)
 {
 	struct db *db = launch_open_db();
 	double t0;
@@ -169,6 +171,14 @@ create_and_supervise(struct task_config *cfg, struct data_set *data,
 	    n == 1 ? "" : "s", n * (size_t)cfg->units_per_assignment,
 	    n * (size_t)cfg->units_per_assignment == 1 ? "" : "s",
 	    now_seconds() - t0);
+	if (create_only) {
+		if (run_set_state(db, run_id, "stopped", NULL, -1, 0,
+		    &err) < 0)
+			die("%s", err);
+		printf("%lld\n", (long long)run_id);
+		db_close(db);
+		return EXIT_OK;
+	}
 	code = supervise(&db, run_id, cfg, o);
 	db_close(db);
 	return code;
@@ -183,7 +193,7 @@ cmd_start(int argc, char **argv)
 	struct data_set data = DATA_SET_INIT;
 	enum data_format fmt;
 	const char *file, *path;
-	int c, check = 0, code;
+	int c, check = 0, create_only = 0, code;
 
 	while ((c = getopt_long(argc, argv, "qh", start_options,
 	    NULL)) != -1) {
@@ -192,6 +202,9 @@ cmd_start(int argc, char **argv)
 		switch (c) {
 		case OPT_CHECK:
 			check = 1;
+			break;
+		case OPT_CREATE_ONLY:
+			create_only = 1;
 			break;
 		case 'h':
 			fputs(launch_usage_text, stdout);
@@ -223,7 +236,7 @@ cmd_start(int argc, char **argv)
 		    "" : "s");
 		code = EXIT_OK;
 	} else {
-		code = create_and_supervise(&cfg, &data, &o);
+		code = create_and_supervise(&cfg, &data, &o, create_only);
 	}
 	data_set_release(&data);
 	task_config_release(&cfg);

@@ -45,6 +45,7 @@ static const char work_usage[] =
 "  --onboarding JSON    the object submitted for onboarding\n"
 "  --provider TYPE      mock (default) or inhouse\n"
 "  --max-units N        each worker stops after N units (0: no limit)\n"
+"  --delay MS           time each worker spends on a unit (default 0)\n"
 "  -h, --help           show this help\n";
 
 #define DEFAULT_ANSWERS \
@@ -59,6 +60,7 @@ struct work {
 	const char *onboarding;
 	const char *provider;
 	long max_units;
+	long delay_ms;		/* time spent on each unit */
 };
 
 struct worker {
@@ -365,6 +367,8 @@ worker_main(void *arg)
 		if (agent) {
 			gone = 0;
 			wait_ms = 50;
+			if (k->w->delay_ms)
+				pause_ms(k->w->delay_ms);
 			if (submit_task(k, agent) == 0) {
 				k->done++;
 				log_info("%s: submitted %s", name, agent);
@@ -400,11 +404,12 @@ cmd_work(int argc, char **argv)
 		{ "onboarding", required_argument, NULL, 'o' },
 		{ "provider", required_argument, NULL, 'p' },
 		{ "max-units", required_argument, NULL, 'm' },
+		{ "delay", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct work w = { NULL, NULL, "auto", DEFAULT_ANSWERS, NULL, "mock",
-	    0 };
+	    0, 0 };
 	struct worker *k;
 	long n = 1, i, total = 0;
 	cJSON *check;
@@ -429,6 +434,9 @@ cmd_work(int argc, char **argv)
 			break;
 		case 'm':
 			w.max_units = atol(optarg);
+			break;
+		case 'd':
+			w.delay_ms = atol(optarg);
 			break;
 		case 'h':
 			fputs(work_usage, stdout);
