@@ -103,13 +103,13 @@ setup() {
 	mephisto-launch "$T/task.yml" --quiet > "$BATS_TEST_TMPDIR/out" 2>&1 &
 	launch_pid=$!
 	track_pid "$launch_pid"
-	wait_for 10 run_url "$(only_run)"
-	url=$(run_url "$(only_run)")
+	wait_for 10 run_url
+	url=$(run_url)
 	mephisto-launch work --workers 8 --delay 20 "$url" 2>/dev/null &
 	track_pid $!
 	max=0
 	while kill -0 "$launch_pid" 2>/dev/null; do
-		n=$(sql "SELECT COUNT(*) FROM units WHERE status IN ('launched', 'assigned')" 2>/dev/null || echo 0)
+		n=$(lsql "SELECT COUNT(*) FROM units WHERE status IN ('launched', 'assigned')" 2>/dev/null || echo 0)
 		[ "$n" -gt "$max" ] && max=$n
 		sleep 0.02
 	done

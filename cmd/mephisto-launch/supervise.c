@@ -875,7 +875,8 @@ tick(struct sup *s)
 			warn("%s", err);
 			free(err);
 		} else if (done) {
-			s->completed = 1;
+			/* A run being stopped ends stopped, not completed. */
+			s->completed = s->phase == PHASE_RUN;
 			finish(s);
 			return;
 		}

@@ -29,19 +29,33 @@ ${3:-}
 YAML
 }
 
+# lsql QUERY: sql that waits for a writer instead of failing.
+lsql() {
+	sqlite3 -batch -noheader -cmd ".timeout 10000" "$MEPHISTO_DB" "$@"
+}
+
 # The id of the only run in the database.
 only_run() {
-	sql "SELECT task_run_id FROM task_runs"
+	lsql "SELECT task_run_id FROM task_runs"
 }
 
 # count_units STATUS: units of every run in STATUS.
 count_units() {
-	sql "SELECT COUNT(*) FROM units WHERE status = '$1'"
+	lsql "SELECT COUNT(*) FROM units WHERE status = '$1'"
 }
 
-# The task URL of run $1, once its supervisor has written it.
+# The task URL of the only run, once its supervisor is serving it.
 run_url() {
 	local u
-	u=$(sql "SELECT task_url FROM task_run_state WHERE task_run_id = $1 AND status = 'running'")
+	[ -e "$MEPHISTO_DB" ] || return 1
+	u=$(lsql "SELECT task_url FROM task_run_state WHERE status = 'running' AND task_url IS NOT NULL")
 	[ -n "$u" ] && echo "$u"
+}
+
+# gone PID: the process has exited (a zombie waiting for a parent that
+# is not ours to reap counts as exited).
+gone() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+	[[ "$st" == Z* ]]
 }
