@@ -25,7 +25,7 @@ start_run() {
 	io_pid=$(cat "$dir/io.pid")
 	track_pid "$pool_pid"
 	track_pid "$io_pid"
-	mephisto-launch work --workers 3 --delay 300 "$url" 2>/dev/null &
+	mephisto-launch work --workers 3 --delay "${WORK_DELAY:-300}" "$url" 2>/dev/null &
 	workers_pid=$!
 	track_pid "$workers_pid"
 }
@@ -52,7 +52,7 @@ some_completed() {
 }
 
 @test "a second signal forces: agents at work are disconnected" {
-	start_run 40 "" --grace 60
+	WORK_DELAY=3000 start_run 40 "" --grace 60
 	wait_for 20 some_completed 1
 	kill -TERM "$launch_pid"
 	sleep 0.2
