@@ -9,7 +9,7 @@ load lib/pool
 	pool_start
 	run -0 pool_send <<<"$(reg_packet alice)"
 	[ "$(jq -r .packet_type <<<"$output")" = agent_details ]
-	[ "$(jq -r .request_id <<<"$output")" = reg-alice ]
+	[ "$(jq -r .request_id <<<"$output")" = r1 ]
 	[ "$(jq -r .data.request_id <<<"$output")" = reg-alice ]
 	[ "$(jq -r .data.failure_reason <<<"$output")" = null ]
 	[ "$(jq -r .data.init_task_data.text <<<"$output")" = "item 0" ]

@@ -29,7 +29,7 @@ onb_submit() {
 	[ "$(jq -r .data.agent_id <<<"$output")" = "$onb" ]
 	run -0 onb_submit ivy "$onb" '{"q1": "4"}'
 	[ "$(jq -r .packet_type <<<"$output")" = agent_details ]
-	[ "$(jq -r .request_id <<<"$output")" = s-ivy ]
+	[ "$(jq -r .data.request_id <<<"$output")" = s-ivy ]
 	agent=$(jq -r .data.agent_id <<<"$output")
 	[[ "$agent" =~ ^[0-9]+$ ]]
 	[ "$(jq -r .data.init_task_data.text <<<"$output")" = "item 0" ]
@@ -69,8 +69,8 @@ onb_submit() {
 	pool_make_run 3 "$(onb_params '"onboarding_validator": "jq -e \".outputs.q1 == \\\"4\\\" and .inputs.x == 1\" >/dev/null", "onboarding_data": {"x": 1}')"
 	pool_start
 	run -0 pool_send <<<"$(reg_packet kim; reg_packet lee)"
-	onb_kim=$(jq -r 'select(.request_id == "reg-kim") | .data.agent_id' <<<"$output")
-	onb_lee=$(jq -r 'select(.request_id == "reg-lee") | .data.agent_id' <<<"$output")
+	onb_kim=$(jq -r 'select(.data.request_id == "reg-kim") | .data.agent_id' <<<"$output")
+	onb_lee=$(jq -r 'select(.data.request_id == "reg-lee") | .data.agent_id' <<<"$output")
 	run -0 onb_submit kim "$onb_kim" '{"q1": "4"}'
 	[[ "$(jq -r .data.agent_id <<<"$output")" =~ ^[0-9]+$ ]]
 	run -0 onb_submit lee "$onb_lee" '{"q1": "5"}'

@@ -19,7 +19,7 @@ register() {
 	[ "$(sql "SELECT status FROM units WHERE agent_id = $agent")" = completed ]
 	[ "$(sql "SELECT json_extract(outputs, '$.rating') FROM agent_data WHERE agent_id = $agent")" = good ]
 	[ "$(sql "SELECT json_extract(outputs, '$.files') FROM agent_data WHERE agent_id = $agent")" = '["a.txt"]' ]
-	[ "$(sql "SELECT json_extract(files, '$[0].mimetype') FROM agent_data WHERE agent_id = $agent")" = text/plain ]
+	[ "$(sql "SELECT json_extract(files, '\$[0].mimetype') FROM agent_data WHERE agent_id = $agent")" = text/plain ]
 	[ "$(sql "SELECT task_end > task_start FROM agent_data WHERE agent_id = $agent")" = 1 ]
 	[ "$(sql "SELECT count(*) FROM run_events WHERE event = 'unit_submitted' AND agent_id = $agent")" = 1 ]
 }
