@@ -1056,6 +1056,9 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	struct session *s = user;
 	struct io *io = io_of(wsi);
 
+	/* Connections that fail before a session exists have no state. */
+	if (!s)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		s->wsi = wsi;
@@ -1078,7 +1081,7 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	default:
 		break;
 	}
-	if (s && s->is_ws)
+	if (s->is_ws)
 		return ws_callback(wsi, reason, s, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:

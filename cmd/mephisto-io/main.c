@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,22 +290,72 @@ raise_fd_limit(void)
 	}
 }
 
+/*
+ * Resolve HOST to a numeric address in ADDR (libwebsockets takes an
+ * address or an interface name) and check that PORT can be bound, so that
+ * the usual failure gets a plain message.  Returns 0 or -1 (reported).
+ */
+static int
+check_listen(const char *host, int port, char *addr, size_t size)
+{
+	struct addrinfo hints, *res;
+	int fd, one = 1, r, e;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	r = getaddrinfo(host, NULL, &hints, &res);
+	if (r)
+		return error("cannot listen on '%s': %s", host,
+		    gai_strerror(r));
+	if (getnameinfo(res->ai_addr, res->ai_addrlen, addr, (socklen_t)size,
+	    NULL, 0, NI_NUMERICHOST)) {
+		freeaddrinfo(res);
+		return error("cannot listen on '%s'", host);
+	}
+	if (res->ai_family == AF_INET)
+		((struct sockaddr_in *)res->ai_addr)->sin_port =
+		    htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)res->ai_addr)->sin6_port =
+		    htons((uint16_t)port);
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		freeaddrinfo(res);
+		return error_errno("cannot create a socket");
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	r = bind(fd, res->ai_addr, res->ai_addrlen);
+	e = errno;
+	close(fd);
+	freeaddrinfo(res);
+	if (r) {
+		errno = e;
+		return error_errno("cannot listen on %s port %d", host, port);
+	}
+	return 0;
+}
+
 static int
 create_context(struct io *io)
 {
 	struct lws_context_creation_info info;
 	const char *host = io->opt.host ? io->opt.host : "127.0.0.1";
+	char addr[NI_MAXHOST];
 
+	if (check_listen(host, io->opt.port, addr, sizeof(addr)))
+		return -1;
 	memset(&info, 0, sizeof(info));
 	info.port = io->opt.port;
-	info.iface = host;
+	info.iface = addr;
 	info.protocols = protocols;
 	info.user = io;
 	info.server_string = "mephisto-io";
 	info.max_http_header_data = 8192;
 	info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND |
 	    LWS_SERVER_OPTION_VALIDATE_UTF8;
-	if (!strchr(host, ':'))
+	if (!strchr(addr, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
 	io->ctx = lws_create_context(&info);
