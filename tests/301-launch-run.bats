@@ -119,3 +119,19 @@ setup() {
 	[ "$max" -ge 1 ]
 	[ "$(count_units completed)" -eq 50 ]
 }
+
+@test "--detach serves in the background; status asks the pool; stop ends it" {
+	make_task "$T" 3
+	run -0 mephisto-launch "$T/task.yml" --detach
+	assert_line --regexp "^run [0-9]+ is served in the background by pid [0-9]+; log: .*/launch.log$"
+	run_id=$(only_run)
+	pid=$(cat "$MEPHISTO_DATA/runs/$run_id/launch.pid")
+	track_pid "$pid"
+	run -0 mephisto-launch status "$run_id"
+	assert_line --partial "waiting for a worker: 3"
+	assert_line --partial "(from the worker pool)"
+	run -0 mephisto-launch stop "$run_id"
+	gone "$pid"
+	[ "$(count_units expired)" -eq 3 ]
+	[ "$(lsql "SELECT status FROM task_run_state")" = stopped ]
+}
