@@ -1,0 +1,1092 @@
+/*
+ * The HTTP side of io: the original router's endpoints (facts section
+ * 3.3) and the run's static files, with the deliberate differences of
+ * DESIGN.md section 6 (answers only after the pool has answered, deadlines,
+ * body limits, JSON errors, safe static paths and uploads).
+ *
+ * A POST's body is collected (JSON, urlencoded) or streamed through the
+ * multipart parser (files go straight to disk) as it arrives; the
+ * endpoint runs when the body is complete.  Every answer is JSON except
+ * static files.  A request refused before its body was read is answered
+ * at once and its connection closed.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "io.h"
+#include "log.h"
+#include "multipart.h"
+#include "path.h"
+#include "proto.h"
+#include "upload.h"
+#include "xalloc.h"
+#include "banned.h"
+
+enum endpoint {
+	EP_REQUEST_AGENT,
+	EP_SUBMIT_ONBOARDING,
+	EP_SUBMIT_TASK,
+	EP_SUBMIT_METADATA,
+	EP_LOG_ERROR,
+};
+
+static const struct {
+	const char *path;
+	enum endpoint ep;
+	int files;	/* multipart with files allowed */
+} posts[] = {
+	{ "/request_agent", EP_REQUEST_AGENT, 0 },
+	{ "/submit_onboarding", EP_SUBMIT_ONBOARDING, 0 },
+	{ "/submit_task", EP_SUBMIT_TASK, 1 },
+	{ "/submit_metadata", EP_SUBMIT_METADATA, 1 },
+	{ "/log_error", EP_LOG_ERROR, 0 },
+};
+
+enum body_kind {
+	BODY_JSON,
+	BODY_URLENCODED,
+	BODY_MULTIPART,
+};
+
+/* Multipart fields io reads (others are counted, not kept). */
+enum field {
+	F_NONE = -1,
+	F_AGENT,		/* USED_AGENT_ID */
+	F_DATA,			/* final_string_data or metadata */
+	F_TIMESTAMP,		/* client_timestamp */
+	F_COUNT,
+};
+
+struct http_req {
+	enum endpoint ep;
+	enum body_kind kind;
+	int files_ok;
+	size_t received;	/* body bytes so far */
+	size_t limit;		/* most body bytes accepted */
+	size_t fields_len;	/* multipart bytes other than files */
+	struct buf body;	/* JSON or urlencoded body */
+	struct mp mp;
+	int mp_on;
+	enum field field;	/* multipart field being read */
+	int part;		/* 0 field, 1 file, 2 empty file input */
+	struct buf fields[F_COUNT];
+	struct upload_set files;
+	double t_in;		/* router_incoming_timestamp */
+	struct pending *pending;
+	int refused;		/* answered before the body was read */
+	int complete;		/* the body was read and handled */
+	int keep_files;		/* committed files belong to the pool now */
+
+	/* the answer */
+	int status;
+	struct frame *resp;	/* body with LWS_PRE headroom */
+	const char *resp_type;
+	int phase;		/* 1: headers to write, 2: body to write */
+	int close;		/* close the connection after answering */
+};
+
+static const char *const field_names[2][F_COUNT] = {
+	{ "USED_AGENT_ID", "final_string_data", "client_timestamp" },
+	{ "USED_AGENT_ID", "metadata", "client_timestamp" },
+};
+
+static struct http_req *
+req_new(struct session *s)
+{
+	struct http_req *r = xcalloc(1, sizeof(*r));
+	int i;
+
+	buf_init(&r->body);
+	for (i = 0; i < F_COUNT; i++)
+		buf_init(&r->fields[i]);
+	r->field = F_NONE;
+	r->t_in = now_epoch();
+	s->req = r;
+	return r;
+}
+
+static void
+req_free(struct http_req *r)
+{
+	int i;
+
+	if (!r)
+		return;
+	if (r->pending)
+		pool_cancel(r->pending);
+	if (!r->keep_files)
+		upload_discard(&r->files);
+	upload_release(&r->files);
+	if (r->mp_on)
+		mp_release(&r->mp);
+	buf_release(&r->body);
+	for (i = 0; i < F_COUNT; i++)
+		buf_release(&r->fields[i]);
+	free(r->resp);
+	free(r);
+}
+
+void
+http_session_closed(struct io *io, struct session *s)
+{
+	req_free(s->req);
+	s->req = NULL;
+}
+
+/* Answer with STATUS and the LEN bytes of BODY (copied). */
+static void
+reply(struct session *s, int status, const char *body, size_t len)
+{
+	struct http_req *r = s->req ? s->req : req_new(s);
+
+	r->status = status;
+	free(r->resp);
+	r->resp = frame_new(body, len);
+	r->resp_type = "application/json";
+	r->phase = 1;
+	lws_callback_on_writable(s->wsi);
+}
+
+static void
+reply_json(struct session *s, int status, const cJSON *o)
+{
+	char *text = cJSON_PrintUnformatted(o);
+
+	if (!text)
+		die("out of memory");
+	reply(s, status, text, strlen(text));
+	cJSON_free(text);
+}
+
+static void
+reply_error(struct session *s, int status, const char *msg, int retryable)
+{
+	size_t len;
+	char *body = json_error_body(msg, retryable, &len);
+
+	reply(s, status, body, len);
+	free(body);
+}
+
+/* Refuse a request whose body has not been read: answer, then close. */
+static void
+refuse(struct session *s, int status, const char *msg)
+{
+	struct http_req *r = s->req ? s->req : req_new(s);
+
+	r->refused = 1;
+	r->close = 1;
+	reply_error(s, status, msg, 0);
+}
+
+static void
+reply_unreachable(struct session *s)
+{
+	reply_error(s, 503, "the task server is not ready; please try again "
+	    "in a moment", 1);
+}
+
+static int
+write_answer(struct session *s)
+{
+	struct http_req *r = s->req;
+	unsigned char hdr[LWS_PRE + 1024], *p = hdr + LWS_PRE;
+	unsigned char *end = hdr + sizeof(hdr) - 1;
+	int is_head;
+
+	if (!r || !r->phase)
+		return 0;
+	is_head = lws_hdr_total_length(s->wsi, WSI_TOKEN_HEAD_URI) > 0;
+	if (r->phase == 1) {
+		if (lws_add_http_common_headers(s->wsi, (unsigned)r->status,
+		    r->resp_type, r->resp->len, &p, end) ||
+		    lws_add_http_header_by_token(s->wsi,
+		    WSI_TOKEN_HTTP_CACHE_CONTROL, (unsigned char *)"no-store",
+		    8, &p, end) ||
+		    (r->close && lws_add_http_header_by_token(s->wsi,
+		    WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5, &p,
+		    end)) ||
+		    lws_finalize_write_http_header(s->wsi, hdr + LWS_PRE, &p,
+		    end))
+			return -1;
+		r->phase = 2;
+		if (!is_head && r->resp->len) {
+			lws_callback_on_writable(s->wsi);
+			return 0;
+		}
+	} else if (lws_write(s->wsi, r->resp->data + LWS_PRE, r->resp->len,
+	    LWS_WRITE_HTTP_FINAL) < 0) {
+		return -1;
+	}
+	r->phase = 0;
+	if (r->close)
+		return -1;
+	req_free(r);
+	s->req = NULL;
+	return lws_http_transaction_completed(s->wsi) ? -1 : 0;
+}
+
+/* Agent ids are the pool's: digits, letters, '_' and '-'. */
+static int
+id_valid(const char *id)
+{
+	size_t n = 0;
+
+	for (; id[n]; n++)
+		if (!(id[n] >= '0' && id[n] <= '9') &&
+		    !(id[n] >= 'a' && id[n] <= 'z') &&
+		    !(id[n] >= 'A' && id[n] <= 'Z') &&
+		    id[n] != '_' && id[n] != '-')
+			return 0;
+	return n > 0 && n <= 64;
+}
+
+/*
+ * The agent id of a request: string USED_AGENT_ID of O.  Returns it, or
+ * NULL after answering 400.  With OPTIONAL, a missing or null id gives
+ * "" (no agent).
+ */
+static const char *
+used_agent_id(struct session *s, const cJSON *o, int optional)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "USED_AGENT_ID");
+
+	if (optional && (!v || cJSON_IsNull(v)))
+		return "";
+	if (!v) {
+		reply_error(s, 400, "USED_AGENT_ID is missing", 0);
+		return NULL;
+	}
+	if (!cJSON_IsString(v)) {
+		reply_error(s, 400, "USED_AGENT_ID must be a string", 0);
+		return NULL;
+	}
+	if (!id_valid(v->valuestring)) {
+		reply_error(s, 400, "USED_AGENT_ID is not a valid agent id", 0);
+		return NULL;
+	}
+	return v->valuestring;
+}
+
+/* Copy the request's client_timestamp and io's receipt time onto PKT. */
+static void
+stamp(struct http_req *r, const cJSON *body, cJSON *pkt)
+{
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(body,
+	    "client_timestamp");
+
+	if (cJSON_IsNumber(ts))
+		json_set_num(pkt, "client_timestamp", ts->valuedouble);
+	json_set_num(pkt, "router_incoming_timestamp", r->t_in);
+}
+
+/* Send PKT as a request answered through FN; answers 503 if it cannot. */
+static int
+ask_pool(struct io *io, struct session *s, cJSON *pkt, unsigned flags,
+    pending_fn *fn)
+{
+	struct http_req *r = s->req;
+
+	r->pending = pool_request(io, pkt, flags, fn, s);
+	if (!r->pending) {
+		reply_unreachable(s);
+		return -1;
+	}
+	/* io's own deadline answers first; this only backs it up. */
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+	    io->opt.pool_timeout_ms / 1000 + 30);
+	return 0;
+}
+
+/*
+ * Answer from a pool error packet, a missing reply (ERR) or a reply of
+ * the wrong type.  Returns 1 if the request was answered this way (the
+ * reply was not the expected EXPECT packet).
+ */
+static int
+reply_failure(struct session *s, cJSON *reply, const char *err,
+    const char *expect)
+{
+	const cJSON *data, *v;
+	const char *msg;
+	int retryable;
+
+	if (!reply) {
+		reply_error(s, 503, err, 1);
+		return 1;
+	}
+	if (!strcmp(pkt_type(reply), expect))
+		return 0;
+	if (strcmp(pkt_type(reply), PT_ERROR)) {
+		warn("the pool answered a request with '%.64s'",
+		    pkt_type(reply));
+		reply_error(s, 502, "unexpected answer from the task server",
+		    1);
+		return 1;
+	}
+	data = pkt_data(reply);
+	msg = data ? json_str(data, "error") : NULL;
+	v = data ? cJSON_GetObjectItemCaseSensitive(data, "retryable") : NULL;
+	retryable = cJSON_IsTrue(v);
+	reply_error(s, retryable ? 503 : 400, msg ? msg : "request refused",
+	    retryable);
+	return 1;
+}
+
+static void
+on_agent_details(struct io *io, void *arg, cJSON *rep, const char *err,
+    int retryable)
+{
+	struct session *s = arg;
+	const cJSON *data;
+	const char *agent_id;
+
+	s->req->pending = NULL;
+	if (reply_failure(s, rep, err, PT_AGENT_DETAILS))
+		return;
+	data = pkt_data(rep);
+	agent_id = data ? json_str(data, "agent_id") : NULL;
+	if (agent_id && *agent_id)
+		agent_get(io, agent_id);
+	cJSON_DeleteItemFromObjectCaseSensitive(rep, "request_id");
+	json_set_num(rep, "router_outgoing_timestamp", now_epoch());
+	reply_json(s, 200, rep);
+}
+
+/* Answer an ack: its data if it has a status, else DEFAULT_STATUS. */
+static void
+reply_ack(struct session *s, cJSON *rep, const char *default_status)
+{
+	const cJSON *data = pkt_data(rep);
+	cJSON *o;
+
+	if (data && json_str(data, "status")) {
+		reply_json(s, 200, data);
+		return;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "status", default_status);
+	reply_json(s, 200, o);
+	cJSON_Delete(o);
+}
+
+static void
+on_submit_ack(struct io *io, void *arg, cJSON *rep, const char *err,
+    int retryable)
+{
+	struct session *s = arg;
+	struct http_req *r = s->req;
+
+	r->pending = NULL;
+	if (!rep) {
+		/* The pool may have committed it: keep the files. */
+		r->keep_files = 1;
+		reply_error(s, 503, err, 1);
+		return;
+	}
+	if (reply_failure(s, rep, err, PT_ACK))
+		return;
+	r->keep_files = 1;
+	if (r->ep == EP_SUBMIT_TASK) {
+		struct agent *a = agent_find(io, pkt_subject(rep) ?
+		    pkt_subject(rep) : "");
+
+		if (a)
+			agent_free(io, a);
+		reply_ack(s, rep, "Submitted!");
+	} else if (r->ep == EP_SUBMIT_METADATA) {
+		reply_ack(s, rep, "Submitted metadata");
+	} else {
+		reply_ack(s, rep, "Error log sent!");
+	}
+}
+
+static void
+do_request_agent(struct io *io, struct session *s, cJSON *body)
+{
+	cJSON *pd = cJSON_GetObjectItemCaseSensitive(body, "provider_data");
+	cJSON *data, *pkt;
+
+	if (!pd) {
+		reply_error(s, 400, "provider_data is missing", 0);
+		return;
+	}
+	if (!cJSON_IsObject(pd)) {
+		reply_error(s, 400, "provider_data must be an object", 0);
+		return;
+	}
+	data = cJSON_CreateObject();
+	cJSON_AddItemToObject(data, "provider_data",
+	    cJSON_DetachItemViaPointer(body, pd));
+	pkt = pkt_new(PT_REGISTER_AGENT, "", data);
+	stamp(s->req, body, pkt);
+	ask_pool(io, s, pkt, REQ_DATA_ID | REQ_SUBJECT_ID,
+	    on_agent_details);
+	cJSON_Delete(pkt);
+}
+
+static void
+do_submit_onboarding(struct io *io, struct session *s, cJSON *body)
+{
+	cJSON *pd = cJSON_GetObjectItemCaseSensitive(body, "provider_data");
+	const char *agent_id;
+	struct agent *a;
+	cJSON *pkt, *od;
+
+	if (!cJSON_IsObject(pd)) {
+		reply_error(s, 400, pd ? "provider_data must be an object" :
+		    "provider_data is missing", 0);
+		return;
+	}
+	if (!(agent_id = used_agent_id(s, pd, 0)))
+		return;
+	od = cJSON_GetObjectItemCaseSensitive(pd, "onboarding_data");
+	if (od && !cJSON_IsObject(od) && !cJSON_IsNull(od)) {
+		reply_error(s, 400, "onboarding_data must be an object", 0);
+		return;
+	}
+	if (!od || cJSON_IsNull(od)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(pd, "onboarding_data");
+		cJSON_AddItemToObject(pd, "onboarding_data",
+		    cJSON_CreateObject());
+	}
+	pkt = pkt_new(PT_SUBMIT_ONBOARDING, agent_id,
+	    cJSON_DetachItemViaPointer(body, pd));
+	cJSON_DeleteItemFromObjectCaseSensitive(pkt_data(pkt),
+	    "USED_AGENT_ID");
+	stamp(s->req, body, pkt);
+	if (!ask_pool(io, s, pkt, REQ_DATA_ID, on_agent_details) &&
+	    (a = agent_find(io, pkt_subject(pkt))))
+		agent_free(io, a);
+	cJSON_Delete(pkt);
+}
+
+/*
+ * The object a submission carries in KEY of BODY: an object, or JSON text
+ * of one (multipart and urlencoded bodies send text).  Returns it detached
+ * from BODY (caller owns it), or NULL after answering 400.
+ */
+static cJSON *
+take_object(struct session *s, cJSON *body, const char *key,
+    const char *alt_key)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
+	const char *used = key;
+	char msg[128];
+	cJSON *o;
+
+	if (!v && alt_key) {
+		v = cJSON_GetObjectItemCaseSensitive(body, alt_key);
+		used = alt_key;
+	}
+	if (!v) {
+		snprintf(msg, sizeof(msg), "%s is missing", key);
+		reply_error(s, 400, msg, 0);
+		return NULL;
+	}
+	if (cJSON_IsObject(v))
+		return cJSON_DetachItemViaPointer(body, v);
+	if (cJSON_IsString(v)) {
+		o = cJSON_Parse(v->valuestring);
+		if (cJSON_IsObject(o))
+			return o;
+		cJSON_Delete(o);
+		snprintf(msg, sizeof(msg), "%s must be JSON text of an object",
+		    used);
+	} else {
+		snprintf(msg, sizeof(msg), "%s must be an object", used);
+	}
+	reply_error(s, 400, msg, 0);
+	return NULL;
+}
+
+static void
+do_submit(struct io *io, struct session *s, cJSON *body)
+{
+	struct http_req *r = s->req;
+	const char *agent_id, *err, *type;
+	cJSON *data, *pkt;
+
+	if (!(agent_id = used_agent_id(s, body, r->ep == EP_LOG_ERROR)))
+		return;
+	if (r->ep == EP_SUBMIT_TASK) {
+		type = PT_SUBMIT_UNIT;
+		data = take_object(s, body, "final_data", "final_string_data");
+	} else if (r->ep == EP_SUBMIT_METADATA) {
+		type = PT_SUBMIT_METADATA;
+		data = take_object(s, body, "metadata", NULL);
+	} else {
+		type = PT_LOG_ERROR;
+		data = take_object(s, body, "error_data", NULL);
+	}
+	if (!data)
+		return;
+	if (!*agent_id)
+		agent_id = PROTO_SYSTEM_SUBJECT;
+	if (r->files.nr) {
+		if (upload_commit(io, &r->files, agent_id, &err)) {
+			cJSON_Delete(data);
+			reply_error(s, 500, err, 1);
+			return;
+		}
+		cJSON_DeleteItemFromObjectCaseSensitive(data, "files");
+		cJSON_AddItemToObject(data, "files", upload_json(&r->files));
+	}
+	pkt = pkt_new(type, agent_id, data);
+	stamp(r, body, pkt);
+	ask_pool(io, s, pkt, 0, on_submit_ack);
+	cJSON_Delete(pkt);
+}
+
+/* Decode %XX and '+' in place; returns the new length. */
+static size_t
+url_decode(char *s, size_t n)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '+') {
+			s[o++] = ' ';
+		} else if (s[i] == '%' && i + 2 < n && s[i + 1] && s[i + 2] &&
+		    strchr("0123456789abcdefABCDEF", s[i + 1]) &&
+		    strchr("0123456789abcdefABCDEF", s[i + 2])) {
+			char hex[3] = { s[i + 1], s[i + 2], 0 };
+
+			s[o++] = (char)strtol(hex, NULL, 16);
+			i += 2;
+		} else {
+			s[o++] = s[i];
+		}
+	}
+	return o;
+}
+
+/* An application/x-www-form-urlencoded body as an object of strings. */
+static cJSON *
+parse_urlencoded(struct buf *b)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *p = b->buf, *end = b->buf + b->len;
+
+	while (p < end) {
+		char *amp = memchr(p, '&', (size_t)(end - p));
+		char *eq, *key, *val;
+		size_t klen, vlen;
+
+		if (!amp)
+			amp = end;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		klen = url_decode(p, (size_t)((eq ? eq : amp) - p));
+		key = xstrndup(p, klen);
+		vlen = eq ? url_decode(eq + 1, (size_t)(amp - eq - 1)) : 0;
+		val = xstrndup(eq ? eq + 1 : "", vlen);
+		if (*key && strlen(val) == vlen) {
+			cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+			cJSON_AddStringToObject(o, key, val);
+		}
+		free(key);
+		free(val);
+		p = amp + 1;
+	}
+	return o;
+}
+
+/* curl -d sends JSON as urlencoded; a body starting with '{' is JSON. */
+static int
+looks_like_json(const struct buf *b)
+{
+	size_t i = 0;
+
+	while (i < b->len && json_space(b->buf[i]))
+		i++;
+	return i < b->len && b->buf[i] == '{';
+}
+
+/* The multipart fields io read, as the object a JSON body would be. */
+static cJSON *
+multipart_object(struct http_req *r)
+{
+	const char *const *names = field_names[r->ep == EP_SUBMIT_METADATA];
+	cJSON *o = cJSON_CreateObject();
+	int i;
+
+	for (i = 0; i < F_COUNT; i++) {
+		struct buf *b = &r->fields[i];
+
+		/* a field that was sent has memory, even when empty */
+		if (!b->alloc || memchr(b->buf, '\0', b->len))
+			continue;
+		if (i == F_TIMESTAMP)
+			cJSON_AddNumberToObject(o, names[i], strtod(b->buf,
+			    NULL));
+		else
+			cJSON_AddStringToObject(o, names[i], b->buf);
+	}
+	return o;
+}
+
+static void
+body_complete(struct io *io, struct session *s)
+{
+	struct http_req *r = s->req;
+	const char *err = NULL;
+	cJSON *body;
+
+	if (r->complete)
+		return;
+	r->complete = 1;
+	if (r->kind == BODY_MULTIPART) {
+		if (mp_finish(&r->mp)) {
+			reply_error(s, r->mp.status, r->mp.err ? r->mp.err :
+			    "malformed multipart body", 0);
+			return;
+		}
+		body = multipart_object(r);
+	} else if (r->kind == BODY_URLENCODED && !looks_like_json(&r->body)) {
+		body = parse_urlencoded(&r->body);
+	} else {
+		body = json_parse_object(r->body.buf, r->body.len, &err);
+		if (!body) {
+			reply_error(s, 400, err, 0);
+			return;
+		}
+	}
+	switch (r->ep) {
+	case EP_REQUEST_AGENT:
+		do_request_agent(io, s, body);
+		break;
+	case EP_SUBMIT_ONBOARDING:
+		do_submit_onboarding(io, s, body);
+		break;
+	default:
+		do_submit(io, s, body);
+		break;
+	}
+	cJSON_Delete(body);
+}
+
+static void
+fail_body(struct session *s, int status)
+{
+	struct io *io = io_of(s->wsi);
+	char msg[128];
+
+	if (status == 413 && s->req->part == 1)
+		snprintf(msg, sizeof(msg), "an uploaded file is over %zu "
+		    "bytes", io->opt.max_upload);
+	else if (status == 413)
+		snprintf(msg, sizeof(msg), "the request is over %zu bytes",
+		    io->opt.max_body);
+	else
+		snprintf(msg, sizeof(msg), "cannot store the upload");
+	refuse(s, status, msg);
+}
+
+static int
+mp_begin(void *arg, const struct mp_part *part)
+{
+	struct session *s = arg;
+	struct http_req *r = s->req;
+	struct io *io = io_of(s->wsi);
+	const char *const *names = field_names[r->ep == EP_SUBMIT_METADATA];
+	int i;
+
+	r->field = F_NONE;
+	if (part->filename) {
+		if (!r->files_ok || !*part->filename) {
+			r->part = 2;
+			return 0;
+		}
+		if (r->files.nr >= io->opt.max_files) {
+			char msg[80];
+
+			snprintf(msg, sizeof(msg), "more than %u files",
+			    io->opt.max_files);
+			refuse(s, 413, msg);
+			return 413;
+		}
+		r->part = 1;
+		return upload_begin(io, &r->files, part->name, part->filename,
+		    part->content_type);
+	}
+	r->part = 0;
+	for (i = 0; i < F_COUNT; i++) {
+		if (!strcmp(part->name, names[i])) {
+			r->field = (enum field)i;
+			buf_reset(&r->fields[i]);
+			/* mark as present even when empty */
+			buf_grow(&r->fields[i], 1);
+		}
+	}
+	return 0;
+}
+
+static int
+mp_data(void *arg, const char *p, size_t n)
+{
+	struct session *s = arg;
+	struct http_req *r = s->req;
+	struct io *io = io_of(s->wsi);
+	int st;
+
+	if (r->part == 1) {
+		if ((st = upload_write(io, &r->files, p, n)))
+			fail_body(s, st);
+		return st;
+	}
+	r->fields_len += n;
+	if (r->fields_len > io->opt.max_body) {
+		fail_body(s, 413);
+		return 413;
+	}
+	if (r->field != F_NONE)
+		buf_add(&r->fields[r->field], p, n);
+	return 0;
+}
+
+static int
+mp_end(void *arg)
+{
+	struct session *s = arg;
+	struct http_req *r = s->req;
+	int st = 0;
+
+	if (r->part == 1 && (st = upload_end(&r->files)))
+		fail_body(s, st);
+	r->part = 0;
+	r->field = F_NONE;
+	return st;
+}
+
+static const struct mp_callbacks mp_cb = { mp_begin, mp_data, mp_end };
+
+static int
+header_value(struct lws *wsi, enum lws_token_indexes h, char *out,
+    size_t size)
+{
+	int n = lws_hdr_total_length(wsi, h);
+
+	out[0] = '\0';
+	if (n <= 0)
+		return 0;
+	if ((size_t)n >= size)
+		return -1;
+	return lws_hdr_copy(wsi, out, (int)size, h) < 0 ? -1 : n;
+}
+
+static int
+begin_post(struct io *io, struct session *s, const char *path)
+{
+	char ctype[512], clen[32];
+	struct http_req *r;
+	size_t i;
+	unsigned long long n = 0;
+
+	for (i = 0; i < ARRAY_SIZE(posts); i++)
+		if (!strcmp(path, posts[i].path))
+			break;
+	if (i == ARRAY_SIZE(posts)) {
+		refuse(s, 404, "no such endpoint");
+		return 0;
+	}
+	r = req_new(s);
+	r->ep = posts[i].ep;
+	r->files_ok = posts[i].files;
+	r->limit = io->opt.max_body;
+	if (header_value(s->wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, ctype,
+	    sizeof(ctype)) < 0) {
+		refuse(s, 400, "the Content-Type header is too long");
+		return 0;
+	}
+	if (!strncasecmp(ctype, "multipart/form-data", 19)) {
+		r->kind = BODY_MULTIPART;
+		if (r->files_ok)
+			r->limit += (size_t)io->opt.max_files *
+			    (io->opt.max_upload + 16384);
+		if (mp_init(&r->mp, ctype, &mp_cb, s)) {
+			refuse(s, 400, r->mp.err);
+			return 0;
+		}
+		r->mp_on = 1;
+	} else if (!strncasecmp(ctype, "application/x-www-form-urlencoded",
+	    33)) {
+		r->kind = BODY_URLENCODED;
+	} else {
+		/* application/json, text/plain or none: JSON text */
+		r->kind = BODY_JSON;
+	}
+	if (header_value(s->wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen,
+	    sizeof(clen)) > 0) {
+		char *end;
+
+		errno = 0;
+		n = strtoull(clen, &end, 10);
+		if (errno || *end || end == clen) {
+			refuse(s, 400, "bad Content-Length");
+			return 0;
+		}
+		if (n > r->limit) {
+			fail_body(s, 413);
+			return 0;
+		}
+	}
+	if (!n && !lws_hdr_total_length(s->wsi,
+	    WSI_TOKEN_HTTP_TRANSFER_ENCODING))
+		body_complete(io, s);	/* no body is coming */
+	return 0;
+}
+
+static int
+on_body(struct io *io, struct session *s, const char *in, size_t len)
+{
+	struct http_req *r = s->req;
+
+	if (!r || r->refused)
+		return 0;	/* discard */
+	r->received += len;
+	if (r->received > r->limit) {
+		fail_body(s, 413);
+		return 0;
+	}
+	if (r->kind == BODY_MULTIPART)
+		mp_feed(&r->mp, in, len);
+	else
+		buf_add(&r->body, in, len);
+	return 0;
+}
+
+/* A static answer body for the small GET endpoints. */
+static void
+reply_simple(struct session *s, const char *key, const char *sval,
+    double nval)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (sval)
+		cJSON_AddStringToObject(o, key, sval);
+	else
+		cJSON_AddNumberToObject(o, key, nval);
+	reply_json(s, 200, o);
+	cJSON_Delete(o);
+}
+
+static const struct {
+	const char *ext;
+	const char *type;
+} mime_types[] = {
+	{ ".html", "text/html; charset=utf-8" },
+	{ ".htm", "text/html; charset=utf-8" },
+	{ ".js", "text/javascript; charset=utf-8" },
+	{ ".mjs", "text/javascript; charset=utf-8" },
+	{ ".css", "text/css; charset=utf-8" },
+	{ ".json", "application/json" },
+	{ ".map", "application/json" },
+	{ ".txt", "text/plain; charset=utf-8" },
+	{ ".csv", "text/csv; charset=utf-8" },
+	{ ".svg", "image/svg+xml" },
+	{ ".png", "image/png" },
+	{ ".jpg", "image/jpeg" },
+	{ ".jpeg", "image/jpeg" },
+	{ ".gif", "image/gif" },
+	{ ".webp", "image/webp" },
+	{ ".ico", "image/x-icon" },
+	{ ".wav", "audio/wav" },
+	{ ".mp3", "audio/mpeg" },
+	{ ".ogg", "audio/ogg" },
+	{ ".mp4", "video/mp4" },
+	{ ".webm", "video/webm" },
+	{ ".pdf", "application/pdf" },
+	{ ".wasm", "application/wasm" },
+	{ ".woff", "font/woff" },
+	{ ".woff2", "font/woff2" },
+	{ ".ttf", "font/ttf" },
+};
+
+static const char *
+mime_type(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+	size_t i;
+
+	if (dot && !strchr(dot, '/'))
+		for (i = 0; i < ARRAY_SIZE(mime_types); i++)
+			if (!strcasecmp(dot, mime_types[i].ext))
+				return mime_types[i].type;
+	return "application/octet-stream";
+}
+
+/*
+ * Is PATH (as decoded by libwebsockets, which has already resolved "."
+ * and ".." segments) a name io may serve?  No hidden or dot segments, no
+ * backslashes, no control characters.
+ */
+static int
+static_path_ok(const char *path)
+{
+	const char *p;
+
+	if (path[0] != '/')
+		return 0;
+	for (p = path; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\')
+			return 0;
+		if (*p == '/' && p[1] == '.')
+			return 0;
+	}
+	return 1;
+}
+
+static int
+serve_static(struct io *io, struct session *s, const char *path)
+{
+	char real[PATH_MAX];
+	char *full;
+	struct stat st;
+	size_t n = strlen(io->static_real);
+	int r;
+	static const char headers[] = "Cache-Control: no-cache\r\n"
+	    "X-Content-Type-Options: nosniff\r\n";
+
+	if (!static_path_ok(path)) {
+		reply_error(s, 404, "not found", 0);
+		return 0;
+	}
+	full = xasprintf("%s%s", io->static_real, path);
+	if (!realpath(full, real) || strncmp(real, io->static_real, n) ||
+	    real[n] != '/' || stat(real, &st) || !S_ISREG(st.st_mode)) {
+		free(full);
+		reply_error(s, 404, "not found", 0);
+		return 0;
+	}
+	free(full);
+	r = lws_serve_http_file(s->wsi, real, mime_type(real), headers,
+	    (int)sizeof(headers) - 1);
+	if (r < 0 || (r > 0 && lws_http_transaction_completed(s->wsi)))
+		return -1;
+	return 0;
+}
+
+static void
+check_task_version(struct io *io, struct session *s)
+{
+	char arg[96];
+	const char *v = lws_get_urlarg_by_name(s->wsi,
+	    "mephisto_task_version=", arg, (int)sizeof(arg));
+	cJSON *data, *pkt;
+	char *text;
+
+	if (v && !strcmp(v, MEPHISTO_TASK_VERSION))
+		return;
+	if (!v)
+		v = "undefined";
+	text = xasprintf("Package `mephisto-task` version mismatch. Expected "
+	    "version %s but frontend is currently using %s. This may cause "
+	    "unexpected errors, be sure to update your `mephisto-task` "
+	    "dependency with `npm install mephisto-task@%s --save`.",
+	    MEPHISTO_TASK_VERSION, v, MEPHISTO_TASK_VERSION);
+	data = cJSON_CreateObject();
+	cJSON_AddStringToObject(data, "error_type", "version-mismatch");
+	cJSON_AddStringToObject(data, "text", text);
+	free(text);
+	pkt = pkt_new(PT_LOG_ERROR, PROTO_SYSTEM_SUBJECT, data);
+	json_set_num(pkt, "router_incoming_timestamp", now_epoch());
+	if (!pool_request(io, pkt, 0, NULL, NULL))
+		log_info("could not report a mephisto-task version mismatch "
+		    "(%s) to the pool", v);
+	cJSON_Delete(pkt);
+}
+
+static int
+route_get(struct io *io, struct session *s, const char *path)
+{
+	if (!strcmp(path, "/is_alive")) {
+		reply_simple(s, "status", "Alive!", 0);
+		return 0;
+	}
+	if (!strcmp(path, "/get_timestamp")) {
+		reply_simple(s, "timestamp", NULL,
+		    (double)(int64_t)(now_epoch() * 1000));
+		return 0;
+	}
+	if (!strcmp(path, "/task_config.json"))
+		check_task_version(io, s);
+	if (!strcmp(path, "/") || !strcmp(path, "/task_index") ||
+	    !strcmp(path, "/welcome"))
+		path = "/index.html";
+	return serve_static(io, s, path);
+}
+
+static int
+on_request(struct io *io, struct session *s, const char *path)
+{
+	int len = (int)strlen(path);
+
+	if (lws_hdr_total_length(s->wsi, WSI_TOKEN_POST_URI) > 0) {
+		if (lws_hdr_total_length(s->wsi, WSI_TOKEN_POST_URI) != len) {
+			refuse(s, 400, "bad request path");
+			return 0;
+		}
+		return begin_post(io, s, path);
+	}
+	if (lws_hdr_total_length(s->wsi, WSI_TOKEN_GET_URI) > 0 ||
+	    lws_hdr_total_length(s->wsi, WSI_TOKEN_HEAD_URI) > 0) {
+		int n = lws_hdr_total_length(s->wsi, WSI_TOKEN_GET_URI);
+
+		if (n <= 0)
+			n = lws_hdr_total_length(s->wsi, WSI_TOKEN_HEAD_URI);
+		if (n != len) {
+			refuse(s, 400, "bad request path");
+			return 0;
+		}
+		return route_get(io, s, path);
+	}
+	refuse(s, 405, "method not allowed");
+	return 0;
+}
+
+int
+http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct session *s = user;
+	struct io *io = io_of(wsi);
+
+	/* Connections that fail before a session exists have no state. */
+	if (!s)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		s->wsi = wsi;
+		if (s->req)
+			return -1;	/* a request while one is pending */
+		return on_request(io, s, in);
+	case LWS_CALLBACK_HTTP_BODY:
+		return on_body(io, s, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (s->req && !s->req->refused)
+			body_complete(io, s);
+		return 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return write_answer(s);
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_CLOSED_HTTP:
+		http_session_closed(io, s);
+		return 0;
+	default:
+		break;
+	}
+	if (s->is_ws)
+		return ws_callback(wsi, reason, s, in, len);
+	switch (reason) {
+	case LWS_CALLBACK_ESTABLISHED:
+		return ws_callback(wsi, reason, s, in, len);
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}

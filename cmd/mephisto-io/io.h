@@ -1,0 +1,317 @@
+#ifndef MEPHISTO_IO_H
+#define MEPHISTO_IO_H
+
+/*
+ * mephisto-io: the worker-facing HTTP and WebSocket server of one task run
+ * (DESIGN.md section 6).  One libwebsockets context, one thread, one event
+ * loop: browser connections, the pool's Unix socket (adopted as a raw
+ * socket), a signalfd and timers all run in it.  Nothing here blocks on the
+ * network; the only blocking calls are small writes of uploaded files.
+ *
+ * Modules (one file each):
+ *   main.c       options, the context, the loop, shutdown
+ *   http.c       HTTP endpoints and static files
+ *   multipart.c  a streaming multipart/form-data parser
+ *   upload.c     storing uploaded files under <run dir>/files/<agent id>/
+ *   ws.c         the WebSocket protocol of the browser
+ *   agent.c      what io knows about agents: socket, status, liveness
+ *   pool.c       the connection to mephisto-pool and its pending requests
+ *   pkt.c        packet envelopes (JSON) and small shared helpers
+ *   smap.c       an intrusive string-keyed hash map
+ */
+
+#include <libwebsockets.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct cJSON;
+struct io;
+
+/* Defaults of the options (bytes, milliseconds). */
+#define IO_DEFAULT_MAX_BODY (2u * 1024 * 1024)
+#define IO_DEFAULT_MAX_UPLOAD (16u * 1024 * 1024)
+#define IO_DEFAULT_MAX_FILES 16
+#define IO_PING_TIMEOUT_MS 15000	/* silent socket => disconnect */
+#define IO_LOST_TIMEOUT_MS 10000	/* closed socket => disconnect */
+#define IO_TICK_MS 250			/* sweep of deadlines and liveness */
+#define IO_AGENT_IDLE_MS (30 * 60 * 1000) /* forget socketless agents */
+
+/* Limits on what io keeps in memory for peers that do not read. */
+#define IO_WS_QUEUE_MAX (8u * 1024 * 1024)	/* per browser socket */
+#define IO_UNSENT_MAX_FRAMES 512		/* per absent agent */
+#define IO_POOL_QUEUE_MAX (256u * 1024 * 1024)	/* towards the pool */
+#define IO_HOLD_MAX_FRAMES 4096	/* live updates held while pool is away */
+
+struct io_opts {
+	const char *run_id;
+	const char *host;	/* listen address; NULL = 127.0.0.1 */
+	int port;		/* 0 = any free port */
+	size_t max_body;	/* request bytes other than uploaded files */
+	size_t max_upload;	/* bytes of one uploaded file */
+	unsigned max_files;	/* files in one request */
+	int pool_timeout_ms;	/* deadline of a request to the pool */
+	int ping_timeout_ms;
+	int lost_timeout_ms;
+};
+
+/*
+ * An outgoing frame with LWS_PRE bytes of headroom: the payload is
+ * data[LWS_PRE .. LWS_PRE + len).  Frames are queued on a frameq.
+ */
+struct frame {
+	struct frame *next;
+	size_t len;
+	unsigned char data[];
+};
+
+struct frameq {
+	struct frame *head, *tail;
+	size_t count;
+	size_t bytes;
+};
+
+/* A frame holding a copy of LEN bytes of S. */
+struct frame *frame_new(const void *s, size_t len);
+void frameq_push(struct frameq *q, struct frame *f);
+struct frame *frameq_pop(struct frameq *q);
+void frameq_clear(struct frameq *q);
+
+/*
+ * smap: a string-keyed hash map whose entries live inside the caller's
+ * structs (so adding one allocates nothing but a bigger bucket array now
+ * and then).  The key string belongs to the entry's owner and must not
+ * change while the entry is in the map.
+ */
+struct smap_entry {
+	struct smap_entry *next;
+	uint32_t hash;
+	const char *key;
+};
+
+struct smap {
+	struct smap_entry **buckets;
+	size_t nbuckets;	/* a power of two, or 0 before the first put */
+	size_t count;
+};
+
+#define SMAP_INIT { NULL, 0, 0 }
+
+struct smap_entry *smap_get(const struct smap *m, const char *key);
+/* Add E (E->key set; no entry with that key may be present). */
+void smap_put(struct smap *m, struct smap_entry *e);
+void smap_remove(struct smap *m, struct smap_entry *e);
+/* Free the bucket array; the entries themselves are the caller's. */
+void smap_release(struct smap *m);
+/*
+ * Call FN on every entry; FN may remove (and free) the entry it is given,
+ * nothing else.
+ */
+void smap_each(struct smap *m, void (*fn)(struct smap_entry *, void *),
+    void *arg);
+
+/*
+ * What io knows about one agent.  Created only for ids the pool has named
+ * (in agent_details, update_status or client_bound_live_update), so
+ * browsers cannot make io grow by inventing ids.
+ */
+struct agent {
+	struct smap_entry ent;		/* key: id */
+	char *id;
+	char status[24];		/* the status the pool last pushed */
+	struct session *conn;		/* its current socket, or NULL */
+	int64_t seen_us;		/* last packet from its socket */
+	int64_t lost_us;		/* when its socket went away, or 0 */
+	int64_t touched_us;		/* last activity of any kind */
+	unsigned had_socket:1;		/* a socket ever spoke for it */
+	unsigned reported:1;		/* the pool was told "disconnect" */
+	struct frameq unsent;		/* frames waiting for a socket */
+};
+
+/*
+ * Per-connection state, allocated by libwebsockets for every connection of
+ * the browser protocol, HTTP or WebSocket.  Kept small: a WebSocket that is
+ * idle costs this struct and libwebsockets' own.
+ */
+struct session {
+	struct lws *wsi;
+	struct http_req *req;		/* HTTP: the request in progress */
+	struct agent *agent;		/* WebSocket: the agent it speaks for */
+	struct buf rx;			/* WebSocket: message being reassembled */
+	struct frameq outq;		/* WebSocket: frames to send */
+	unsigned is_ws:1;
+	unsigned closing:1;		/* WebSocket: close after the queue */
+};
+
+/*
+ * A request to the pool waiting for its reply.  FN is called exactly once:
+ * with the reply packet, or with REPLY NULL and ERR set when the deadline
+ * passed or the pool went away (RETRYABLE then says the client may retry).
+ * The packet belongs to the caller of FN only for the duration of the call.
+ */
+typedef void pending_fn(struct io *io, void *arg, struct cJSON *reply,
+    const char *err, int retryable);
+
+struct pending {
+	struct smap_entry ent;		/* key: id */
+	char id[40];
+	struct pending *prev, *next;	/* in deadline order */
+	int64_t deadline_us;
+	pending_fn *fn;			/* NULL once cancelled */
+	void *arg;
+};
+
+enum pool_state {
+	POOL_DOWN = 0,
+	POOL_HELLO,		/* connected, waiting for the pool's hello */
+	POOL_READY,
+};
+
+struct pool {
+	char *path;			/* <run dir>/pool.sock */
+	struct lws *wsi;		/* the adopted socket, or NULL */
+	enum pool_state state;
+	struct buf in;			/* bytes of an unfinished line */
+	struct frameq out;		/* lines to write */
+	struct frameq hold;		/* live updates kept while down */
+	lws_sorted_usec_list_t retry;	/* reconnect timer */
+	int backoff_ms;
+	int failures;			/* connect failures in a row */
+	double last_ready;		/* epoch seconds the pool was last up */
+	struct smap pending;		/* by request id */
+	struct pending *first, *last;	/* by deadline */
+	uint64_t next_request;
+};
+
+struct io {
+	struct io_opts opt;
+	struct lws_context *ctx;
+	struct lws_vhost *vhost;
+	int port;			/* the bound port */
+	char *run_dir;
+	char *static_dir;		/* as given */
+	char *static_real;		/* realpath of static_dir */
+	char *files_dir;		/* <run dir>/files */
+	char *incoming_dir;		/* <run dir>/files/.incoming */
+	struct pool pool;
+	struct smap agents;
+	lws_sorted_usec_list_t tick;
+	int stop;
+	uint64_t serial;		/* for unique names */
+};
+
+/* The io of a connection. */
+struct io *io_of(struct lws *wsi);
+
+/* pkt.c: packet envelopes (the browser protocol's, facts section 3.1). */
+
+/* A packet {packet_type, subject_id, data}; DATA is consumed (NULL: {}). */
+struct cJSON *pkt_new(const char *type, const char *subject,
+    struct cJSON *data);
+/*
+ * Parse LEN bytes of S as a packet: an object with a string packet_type,
+ * a string subject_id (if present) and an object data (if present; {} is
+ * added when absent).  Returns the packet, or NULL with *ERR set to a
+ * static description.
+ */
+struct cJSON *pkt_parse(const char *s, size_t len, const char **err);
+static inline int
+json_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Parse a request body that must be one JSON object; as pkt_parse. */
+struct cJSON *json_parse_object(const char *s, size_t len, const char **err);
+const char *pkt_type(const struct cJSON *p);
+const char *pkt_subject(const struct cJSON *p);	/* NULL if absent */
+struct cJSON *pkt_data(const struct cJSON *p);
+/* The string member KEY of object O, or NULL. */
+const char *json_str(const struct cJSON *o, const char *key);
+/* Set number member KEY of P to V, replacing any previous value. */
+void json_set_num(struct cJSON *p, const char *key, double v);
+void json_set_str(struct cJSON *p, const char *key, const char *v);
+/* Serialize P into a new frame (with a final newline if NEWLINE). */
+struct frame *pkt_frame(const struct cJSON *p, int newline);
+/* A JSON error body {"error": MSG, "retryable": R}; caller frees. */
+char *json_error_body(const char *msg, int retryable, size_t *len);
+/* A random version-4 UUID, 36 characters and a NUL. */
+void make_uuid(char out[37]);
+
+/* Time: epoch seconds (packet timestamps) and monotonic microseconds. */
+double now_epoch(void);
+int64_t now_us(void);
+
+/* Protocol callbacks (protocol table in main.c). */
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len);
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
+    struct session *s, void *in, size_t len);
+int pool_callback(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len);
+
+/* http.c: free the request state of a closing connection. */
+void http_session_closed(struct io *io, struct session *s);
+
+/*
+ * ws.c: queue the text LEN bytes of S to the browser socket of session C.
+ * Returns 0, or -1 when the queue is over its limit (the socket is then
+ * closed).
+ */
+int ws_send(struct session *c, const char *s, size_t len);
+
+/* agent.c */
+struct agent *agent_find(struct io *io, const char *id);
+struct agent *agent_get(struct io *io, const char *id);	/* find or create */
+void agent_free(struct io *io, struct agent *a);
+void agent_free_all(struct io *io);
+/* Bind socket C to agent A (unbinding any previous socket). */
+void agent_bind(struct io *io, struct agent *a, struct session *c);
+/* Socket C closed or errored. */
+void agent_socket_lost(struct io *io, struct session *c);
+/* A packet arrived from A's socket: A is alive (tell the pool if needed). */
+void agent_seen(struct io *io, struct agent *a);
+/* Send the frame text S to A's socket, or keep it until A has one. */
+void agent_deliver(struct io *io, struct agent *a, const char *s,
+    size_t len);
+/* Statuses after which the pool no longer acts on an agent. */
+int agent_status_final(const char *status);
+/* Periodic sweep: report silent and lost sockets, forget idle agents. */
+void agent_sweep(struct io *io);
+/* Report agents known to be disconnected (after the pool came back). */
+void agent_report_all(struct io *io);
+
+/* pool.c */
+void pool_init(struct io *io);
+void pool_start(struct io *io);
+void pool_release(struct io *io);
+int pool_is_ready(struct io *io);
+/*
+ * Send PKT (not consumed) to the pool.  Returns 0, or -1 when the pool is
+ * not connected or its queue is full.
+ */
+int pool_send(struct io *io, struct cJSON *pkt);
+/*
+ * Send PKT as a request: give it a fresh request_id (also written into
+ * PKT's data with REQ_DATA_ID, and as its subject_id with REQ_SUBJECT_ID),
+ * and call FN (if not NULL) when the reply comes or the deadline passes.
+ * Returns the pending request, or NULL when the pool cannot be reached now
+ * (FN is not called).
+ */
+enum pool_req_flags {
+	REQ_DATA_ID = 1 << 0,
+	REQ_SUBJECT_ID = 1 << 1,
+};
+struct pending *pool_request(struct io *io, struct cJSON *pkt,
+    unsigned flags, pending_fn *fn, void *arg);
+/* Forget the caller of P: its reply will be dropped. */
+void pool_cancel(struct pending *p);
+/* Hold a live update for the pool while it is away (sent on return). */
+void pool_hold(struct io *io, struct cJSON *pkt);
+/* Fail requests whose deadline has passed. */
+void pool_sweep(struct io *io);
+/* Epoch milliseconds to report as last_mephisto_ping. */
+double pool_last_ping_ms(struct io *io);
+
+#endif

@@ -1,0 +1,232 @@
+/*
+ * The browser's WebSocket protocol (facts section 3.4), on any path of the
+ * HTTP port.  Browsers send alive, heartbeat and mephisto_bound_live_update;
+ * io answers heartbeats itself, relays live updates to the pool, and
+ * delivers the pool's update_status and client_bound_live_update packets
+ * (kept while the agent's socket is away).
+ */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io.h"
+#include "log.h"
+#include "proto.h"
+#include "xalloc.h"
+#include "banned.h"
+
+int
+ws_send(struct session *c, const char *s, size_t len)
+{
+	if (c->closing)
+		return -1;
+	if (c->outq.bytes + len > IO_WS_QUEUE_MAX) {
+		warn("a browser socket does not read its packets; closing it");
+		c->closing = 1;
+		frameq_clear(&c->outq);
+		lws_callback_on_writable(c->wsi);
+		return -1;
+	}
+	frameq_push(&c->outq, frame_new(s, len));
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+/* Send packet P to socket C, stamped with the time it leaves. */
+static void
+send_pkt(struct session *c, cJSON *p)
+{
+	struct frame *f;
+
+	json_set_num(p, "router_outgoing_timestamp", now_epoch());
+	f = pkt_frame(p, 0);
+	ws_send(c, (const char *)f->data + LWS_PRE, f->len);
+	free(f);
+}
+
+static void
+send_status(struct session *c, struct agent *a)
+{
+	cJSON *data = cJSON_CreateObject();
+	cJSON *p;
+
+	cJSON_AddStringToObject(data, "status", a->status);
+	p = pkt_new(PT_UPDATE_STATUS, a->id, data);
+	send_pkt(c, p);
+	cJSON_Delete(p);
+}
+
+static void
+on_alive(struct io *io, struct session *c, const char *subject)
+{
+	struct agent *a;
+
+	if (!strcmp(subject, PROTO_SYSTEM_SUBJECT)) {
+		warn("ignored an alive packet for '%s' from a browser",
+		    PROTO_SYSTEM_SUBJECT);
+		return;
+	}
+	a = agent_find(io, subject);
+	if (!a) {
+		log_debug("alive from a socket for unknown agent '%s'", subject);
+		return;
+	}
+	agent_bind(io, a, c);
+	agent_seen(io, a);
+	send_status(c, a);
+}
+
+static void
+on_heartbeat(struct io *io, struct session *c, cJSON *p, const char *subject)
+{
+	cJSON *data = cJSON_CreateObject();
+	struct agent *a = subject ? agent_find(io, subject) : NULL;
+
+	cJSON_AddNumberToObject(data, "last_mephisto_ping",
+	    pool_last_ping_ms(io));
+	if (a) {
+		agent_bind(io, a, c);
+		agent_seen(io, a);
+		cJSON_AddStringToObject(data, "status", a->status);
+	}
+	cJSON_ReplaceItemInObjectCaseSensitive(p, "data", data);
+	send_pkt(c, p);
+}
+
+static void
+on_live_update(struct io *io, struct session *c, cJSON *p,
+    const char *subject)
+{
+	struct agent *a = agent_find(io, subject);
+
+	if (!strcmp(subject, PROTO_SYSTEM_SUBJECT)) {
+		warn("ignored a live update for '%s' from a browser",
+		    PROTO_SYSTEM_SUBJECT);
+		return;
+	}
+	if (a) {
+		agent_bind(io, a, c);
+		agent_seen(io, a);
+	}
+	json_set_num(p, "router_outgoing_timestamp", now_epoch());
+	if (pool_send(io, p))
+		pool_hold(io, p);
+}
+
+static void
+handle(struct io *io, struct session *c, const char *s, size_t len)
+{
+	const char *err, *type, *subject;
+	cJSON *p = pkt_parse(s, len, &err);
+
+	if (!p) {
+		log_info("ignored a packet from a browser: %s", err);
+		return;
+	}
+	json_set_num(p, "router_incoming_timestamp", now_epoch());
+	type = pkt_type(p);
+	subject = pkt_subject(p);
+	if (!strcmp(type, PT_HEARTBEAT)) {
+		on_heartbeat(io, c, p, subject);
+	} else if (!subject) {
+		log_info("ignored a %s packet without subject_id from a browser",
+		    type);
+	} else if (!strcmp(type, PT_ALIVE)) {
+		on_alive(io, c, subject);
+	} else if (!strcmp(type, PT_MEPHISTO_LIVE_UPDATE)) {
+		on_live_update(io, c, p, subject);
+	} else if (!strcmp(type, PT_UPDATE_STATUS) ||
+	    !strcmp(type, PT_CLIENT_LIVE_UPDATE)) {
+		warn("ignored a %s packet from a browser (only the pool sends "
+		    "those)", type);
+	} else {
+		log_info("ignored a packet of unknown type '%.64s' from a "
+		    "browser", type);
+	}
+	cJSON_Delete(p);
+}
+
+static int
+receive(struct io *io, struct session *c, const char *in, size_t len)
+{
+	int done = lws_is_final_fragment(c->wsi) &&
+	    !lws_remaining_packet_payload(c->wsi);
+
+	if (lws_frame_is_binary(c->wsi)) {
+		/* Not part of the protocol; drop the message. */
+		if (done)
+			log_info("ignored a binary message from a browser");
+		buf_release(&c->rx);
+		return 0;
+	}
+	if (done && !c->rx.len) {
+		handle(io, c, in, len);
+		return 0;
+	}
+	if (c->rx.len + len > io->opt.max_body) {
+		warn("a browser sent a message over %zu bytes; closing it",
+		    io->opt.max_body);
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+		    NULL, 0);
+		return -1;
+	}
+	buf_add(&c->rx, in, len);
+	if (done) {
+		handle(io, c, c->rx.buf, c->rx.len);
+		if (c->rx.alloc > 65536)
+			buf_release(&c->rx);
+		else
+			buf_reset(&c->rx);
+	}
+	return 0;
+}
+
+static int
+writeable(struct session *c)
+{
+	struct frame *f = frameq_pop(&c->outq);
+	int n;
+
+	if (!f) {
+		if (c->closing) {
+			lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			    NULL, 0);
+			return -1;
+		}
+		return 0;
+	}
+	n = lws_write(c->wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT);
+	free(f);
+	if (n < 0)
+		return -1;
+	if (c->outq.head || c->closing)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+int
+ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
+    struct session *c, void *in, size_t len)
+{
+	struct io *io = io_of(wsi);
+
+	switch (reason) {
+	case LWS_CALLBACK_ESTABLISHED:
+		memset(c, 0, sizeof(*c));
+		c->wsi = wsi;
+		c->is_ws = 1;
+		buf_init(&c->rx);
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		return receive(io, c, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return writeable(c);
+	case LWS_CALLBACK_CLOSED:
+		agent_socket_lost(io, c);
+		frameq_clear(&c->outq);
+		buf_release(&c->rx);
+		return 0;
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,137 @@
+#!/usr/bin/env bats
+# mephisto-launch: real runs with a real pool, io and HTTP workers.
+
+load lib/common
+load lib/launch
+
+setup() {
+	setup_env
+	T="$BATS_TEST_TMPDIR/task"
+}
+
+@test "creation writes the run, assignments, data and units in one go" {
+	make_task "$T" 4 "" 
+	sed -i 's/  data_csv: data.csv/  data_csv: data.csv\n  units_per_assignment: 2/' "$T/task.yml"
+	run_id=$(mephisto-launch --create-only "$T/task.yml" 2>/dev/null)
+	[ "$(sql "SELECT COUNT(*) FROM assignments WHERE task_run_id = $run_id")" -eq 4 ]
+	[ "$(sql "SELECT COUNT(*) FROM units WHERE task_run_id = $run_id AND status = 'created' AND pay_amount = 0.25")" -eq 8 ]
+	[ "$(sql "SELECT group_concat(DISTINCT unit_index) FROM units")" = "0,1" ]
+	[ "$(sql "SELECT shared FROM assignment_data ORDER BY assignment_id LIMIT 1")" = '{"text":"row 1","n":"1","html":"task.html"}' ]
+	[ "$(sql "SELECT DISTINCT unit_data FROM assignment_data")" = '[{},{}]' ]
+	[ "$(sql "SELECT requester_name || ' ' || provider_type FROM requesters")" = "MOCK_REQUESTER mock" ]
+	[ "$(sql "SELECT task_type FROM tasks WHERE task_name = 't-task'")" = "static_task" ]
+	[ "$(sql "SELECT is_completed || ' ' || sandbox FROM task_runs")" = "0 1" ]
+	params=$(sql "SELECT init_params FROM task_runs")
+	[ "$(jq -r .task.assignment_duration_in_seconds <<<"$params")" = 1800 ]
+	[ "$(jq -r .blueprint.task_source <<<"$params")" = "$T/task.html" ]
+	[ "$(jq -r .architect.hostname <<<"$params")" = localhost ]
+	[ "$(jq -r 'keys|join(",")' <<<"$params")" = "architect,blueprint,provider,task" ]
+}
+
+@test "100,000 units are created from a JSON lines file" {
+	make_task "$T" 1
+	awk 'BEGIN { for (i = 0; i < 100000; i++) printf "{\"text\": \"item %d\"}\n", i }' > "$T/data.jsonl"
+	sed -i 's/data_csv: data.csv/data_jsonl: data.jsonl/' "$T/task.yml"
+	run -0 mephisto-launch --create-only "$T/task.yml"
+	[ "$(count_units created)" -eq 100000 ]
+	[ "$(sql "SELECT COUNT(*) FROM assignment_data")" -eq 100000 ]
+}
+
+@test "the example runs end to end with scripted workers and prints results" {
+	run --separate-stderr mephisto-launch "$REPO/share/mephisto/examples/simple/task.yml" \
+	    architect.port=0 --auto-workers 3 --results
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 5 ]
+	for l in "${lines[@]}"; do
+		[ "$(jq -r .status <<<"$l")" = completed ]
+		[ "$(jq -r .outputs.rating <<<"$l")" = good ]
+		[ "$(jq -r .inputs.html <<<"$l")" = task.html ]
+		jq -e '.worker_name | test("^auto-[0-9]+_sandbox$")' <<<"$l" >/dev/null
+	done
+	jq -r .inputs.character_name <<<"$output" | sort > "$BATS_TEST_TMPDIR/names"
+	grep -c . "$BATS_TEST_TMPDIR/names" | grep -qx 5
+	grep -qx 'The "Great" Gatsby' "$BATS_TEST_TMPDIR/names"
+	[[ "$stderr" == *"is live at http://localhost:"* ]]
+	[[ "$stderr" == *"?worker_id=worker-1&assignment_id="* ]]
+	[ "$(sql "SELECT is_completed FROM task_runs")" = 1 ]
+	[ "$(sql "SELECT status FROM task_run_state")" = completed ]
+	# Every worker passed onboarding with the answer key.
+	[ "$(sql "SELECT COUNT(*) FROM onboarding_agents WHERE status = 'approved'")" -ge 1 ]
+	run_id=$(only_run)
+	[ ! -e "$MEPHISTO_DATA/runs/$run_id/pool.pid" ]
+	[ ! -e "$MEPHISTO_DATA/runs/$run_id/launch.pid" ]
+}
+
+@test "list, status, results and expire" {
+	make_task "$T" 6
+	run_id=$(mephisto-launch --create-only "$T/task.yml" 2>/dev/null)
+	run -0 mephisto-launch list
+	assert_line --index 0 --regexp "^RUN +TASK +STATUS"
+	assert_line --index 1 --regexp "^$run_id +t-task +stopped +6 +0 +0 +6 +0$"
+	run -0 mephisto-launch list --json
+	[ "$(jq -r .counts.created <<<"$output")" = 6 ]
+	run -0 mephisto-launch status "$run_id"
+	assert_line --partial "waiting for a worker: 0 (and 6 not launched yet)"
+	assert_line --partial "(from the database)"
+	units=$(sql "SELECT unit_id FROM units ORDER BY unit_id LIMIT 2" | tr '\n' ' ')
+	run -0 mephisto-launch expire "$run_id" $units
+	assert_output "expired 2 units"
+	[ "$(count_units expired)" -eq 2 ]
+	run mephisto-launch expire "$run_id" 1234567
+	[ "$status" -eq 1 ]
+	assert_output --partial "unit 1234567 is not in task run $run_id"
+	# Resume the rest with scripted workers; results then list 4 units.
+	run -0 mephisto-launch resume "$run_id" --auto-workers 2 --quiet
+	[ "$(count_units completed)" -eq 4 ]
+	run -0 mephisto-launch results "$run_id"
+	[ "${#lines[@]}" -eq 4 ]
+	run -0 mephisto-launch results --task t-task --status expired
+	[ "${#lines[@]}" -eq 2 ]
+	[ "$(jq -r .outputs <<<"${lines[0]}")" = null ]
+	run -0 mephisto-launch results "$run_id" --format csv
+	assert_line --index 0 "unit_id,assignment_id,task_run_id,agent_id,worker_id,worker_name,status,task_start,task_end,inputs.text,inputs.n,inputs.html,outputs.rating,outputs.comment,files"$'\r'
+	[ "${#lines[@]}" -eq 5 ]
+	run -0 mephisto-launch status "$run_id" --json
+	[ "$(jq -r .source <<<"$output")" = database ]
+	run -0 mephisto-launch expire "$run_id"
+	assert_output "expired 0 units"
+}
+
+@test "max_num_concurrent_units=5 over 50 units: never more than 5 live" {
+	make_task "$T" 50
+	sed -i 's/  task_tags: test/  task_tags: test\n  max_num_concurrent_units: 5/' "$T/task.yml"
+	mephisto-launch "$T/task.yml" --quiet > "$BATS_TEST_TMPDIR/out" 2>&1 &
+	launch_pid=$!
+	track_pid "$launch_pid"
+	wait_for 10 run_url
+	url=$(run_url)
+	mephisto-launch work --workers 8 --delay 20 "$url" 2>/dev/null &
+	track_pid $!
+	max=0
+	while kill -0 "$launch_pid" 2>/dev/null; do
+		n=$(lsql "SELECT COUNT(*) FROM units WHERE status IN ('launched', 'assigned')" 2>/dev/null || echo 0)
+		[ "$n" -gt "$max" ] && max=$n
+		sleep 0.02
+	done
+	wait "$launch_pid"
+	echo "max live: $max" >&2
+	[ "$max" -le 5 ]
+	[ "$max" -ge 1 ]
+	[ "$(count_units completed)" -eq 50 ]
+}
+
+@test "--detach serves in the background; status asks the pool; stop ends it" {
+	make_task "$T" 3
+	run -0 mephisto-launch "$T/task.yml" --detach
+	assert_line --regexp "^run [0-9]+ is served in the background by pid [0-9]+; log: .*/launch.log$"
+	run_id=$(only_run)
+	pid=$(cat "$MEPHISTO_DATA/runs/$run_id/launch.pid")
+	track_pid "$pid"
+	run -0 mephisto-launch status "$run_id"
+	assert_line --partial "waiting for a worker: 3"
+	assert_line --partial "(from the worker pool)"
+	run -0 mephisto-launch stop "$run_id"
+	gone "$pid"
+	[ "$(count_units expired)" -eq 3 ]
+	[ "$(lsql "SELECT status FROM task_run_state")" = stopped ]
+}
