@@ -1,7 +1,171 @@
 #ifndef MEPHISTO_DB_H
 #define MEPHISTO_DB_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+/*
+ * The one SQLite database that every program shares (DESIGN.md section 4).
+ *
+ * db_open() applies the policy: journal_mode=WAL, synchronous=NORMAL,
+ * foreign_keys=ON, a busy handler that waits up to DB_BUSY_TIMEOUT_MS, and
+ * the schema migrations.  Every transaction that writes starts with
+ * db_begin() (BEGIN IMMEDIATE), so two processes never deadlock on a read
+ * lock upgrade; BEGIN IMMEDIATE, COMMIT and the switch to WAL are retried
+ * with short random sleeps when SQLite answers SQLITE_BUSY or
+ * SQLITE_LOCKED without waiting, so "database is locked" reaches a caller
+ * only after the timeout.
+ *
+ * The schema (db_schema_sql, compiled from share/mephisto/schema.sql) is a
+ * list of migrations, each starting with a line "-- migration N: title",
+ * numbered from 1 without gaps.  PRAGMA user_version holds the number of
+ * the last one applied.  On open, the migrations above it are applied in
+ * one BEGIN IMMEDIATE transaction (the version is read again inside it, so
+ * processes opening a new file at the same moment apply them once), each
+ * is recorded in the migrations table (name = title, status 'completed'),
+ * and user_version is set.  A database whose user_version is higher than
+ * this program knows is refused and left untouched.
+ *
+ * Ids are random integers in [DB_ID_MIN, INT64_MAX], INTEGER in SQL and
+ * decimal strings everywhere else (db_id_format(), db_id_parse()).
+ *
+ * Ownership and threads: a struct db is one connection; use it from one
+ * thread at a time, and never in a child after fork() (open a new one).  Statements returned by db_stmt() belong to the
+ * connection and are finalized by db_close().  The library never prints;
+ * functions return -1 or NULL, and either fill a malloc'd *errp (a one-line
+ * message naming the file, which the caller frees) or leave the reason in
+ * db_errmsg().
+ */
+
 /* The schema, compiled in from share/mephisto/schema.sql. */
 extern const char db_schema_sql[];
+
+#define DB_BUSY_TIMEOUT_MS 30000
+#define DB_ID_MIN INT64_C(1000000)
+/* Room for the decimal form of any int64_t and its NUL. */
+#define DB_ID_BUFSZ 24
+
+struct db;
+
+/*
+ * Open (creating it, mode 0600, if missing) the database file PATH and
+ * bring its schema to the latest version.  The folder must exist.
+ * Returns the connection, or NULL with *errp set, e.g.
+ * "cannot open database '/x/database.db': No such file or directory".
+ */
+struct db *db_open(const char *path, char **errp);
+
+/*
+ * For tests: like db_open(), but apply migrations only up to VERSION
+ * (1..db_schema_latest()).
+ */
+struct db *db_open_version(const char *path, int version, char **errp);
+
+/* Finalize every cached statement and close.  NULL is allowed. */
+void db_close(struct db *db);
+
+/* The SQLite connection, for sqlite3_* calls on db_stmt() statements. */
+sqlite3 *db_handle(struct db *db);
+
+/* The file name given to db_open(). */
+const char *db_path(struct db *db);
+
+/*
+ * Why the last failed call on DB failed: the message saved by
+ * db_commit() or db_rollback(), else sqlite3_errmsg().  Valid until the
+ * next call on DB.
+ */
+const char *db_errmsg(struct db *db);
+
+/* The number of the last migration in db_schema_sql, or -1 if malformed. */
+int db_schema_latest(void);
+
+/* PRAGMA user_version of the open database, or -1 on error. */
+int db_schema_version(struct db *db);
+
+/*
+ * Start a write transaction (BEGIN IMMEDIATE), waiting up to the busy
+ * timeout for other writers.  Returns 0, or -1 (see db_errmsg()).
+ */
+int db_begin(struct db *db);
+
+/*
+ * Commit the transaction, retrying while the database is busy.  On
+ * failure the transaction is rolled back and -1 returned; db_errmsg()
+ * then says why the commit failed.
+ */
+int db_commit(struct db *db);
+
+/*
+ * Roll back the transaction, if one is open.  The reason for the failure
+ * that led here (the last SQLite error) stays available in db_errmsg().
+ * Returns 0, or -1.
+ */
+int db_rollback(struct db *db);
+
+/*
+ * Run fixed SQL (one or more statements, no parameters, no rows wanted).
+ * Never pass text built from user input: use db_stmt() and bind.
+ * Returns 0, or -1 (see db_errmsg()).
+ */
+int db_exec(struct db *db, const char *sql);
+
+/*
+ * The prepared statement for SQL (exactly one statement), from the
+ * connection's cache: prepared on first use, afterwards returned reset and
+ * with its bindings cleared.  Returns NULL if SQL does not compile (see
+ * db_errmsg()).  The statement belongs to the connection: never finalize
+ * it.  Do not hold two uses of the same SQL text at once (the second
+ * db_stmt() resets the first).  Call sqlite3_reset() when done with a
+ * SELECT that was not stepped to SQLITE_DONE, so that the connection
+ * releases its read snapshot.
+ */
+sqlite3_stmt *db_stmt(struct db *db, const char *sql);
+
+/*
+ * Step STMT, an INSERT whose parameter PARAM is the new row's primary key,
+ * with a new random id bound to PARAM; when the id is taken
+ * (SQLITE_CONSTRAINT_PRIMARYKEY), retry with another.  Other parameters
+ * must be bound already.  Returns 0 with the id in *IDP (if not NULL) and
+ * STMT stepped once (SQLITE_DONE, or SQLITE_ROW for INSERT ... RETURNING;
+ * reset it when done), or -1 (see db_errmsg();
+ * sqlite3_extended_errcode() tells a UNIQUE violation of another column
+ * from other failures) with STMT reset.
+ */
+int db_insert_id(struct db *db, sqlite3_stmt *stmt, int param, int64_t *idp);
+
+/*
+ * Run PRAGMA integrity_check and PRAGMA foreign_key_check.  Returns 0 when
+ * both find nothing, or -1 with *errp naming the first problem.
+ */
+int db_check(struct db *db, char **errp);
+
+/*
+ * A new random id, uniform in [DB_ID_MIN, INT64_MAX], from getrandom().
+ * Never fails (like xmalloc, it dies if the system has no randomness).
+ */
+int64_t db_new_id(void);
+
+/*
+ * For tests: make the next N calls of db_new_id() return IDS[0..N-1] (the
+ * array is copied; at most 16).  N = 0 goes back to random ids.
+ */
+void db_test_set_ids(const int64_t *ids, size_t n);
+
+/* Write ID in decimal into BUF and return BUF. */
+char *db_id_format(int64_t id, char buf[DB_ID_BUFSZ]);
+
+/*
+ * Parse the id string S strictly: decimal digits only, no sign, blank or
+ * leading zero, in [1, INT64_MAX] (rowid tables such as qualifications
+ * have small ids).  Returns 0 with *IDP set, or -1 with errno EINVAL
+ * (not a number) or ERANGE (too large or zero).
+ */
+int db_id_parse(const char *s, int64_t *idp);
+
+/* The current time as float epoch seconds (microsecond precision). */
+double db_now(void);
 
 #endif

@@ -1,0 +1,166 @@
+#ifndef MEPHISTO_POOL_H
+#define MEPHISTO_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "model.h"
+#include "msg.h"
+
+/*
+ * mephisto-pool: the worker pool of one task run (DESIGN sections 2, 4, 7).
+ *
+ * One process per run, one event loop, every fact in the database.  The
+ * only state kept in memory is derived from the database and rebuilt on
+ * start: the agents' expiry deadlines, and validator children running
+ * for onboarding submissions (their agents stay "waiting" and are checked
+ * again after a restart).
+ *
+ * Files: main.c (options, subcommand dispatch), daemon.c (start-up,
+ * connections, packet dispatch, launch requests), register.c
+ * (registration, reconnect), submit.c (submissions, metadata, error logs,
+ * onboarding), expiry.c (assignment_duration_in_seconds), offline.c (the
+ * subcommands that work on the database without a daemon).
+ */
+
+struct db;
+struct ipc_conn;
+struct loop;
+struct pool;
+
+/* One connection from mephisto-io, mephisto-launch or another client. */
+struct pool_conn {
+	struct pool *pool;
+	struct ipc_conn *ipc;
+	uint64_t id;			/* unique in this process */
+	int hello;			/* the peer's hello was accepted */
+	int is_io;			/* the peer is mephisto-io */
+	int subscribed;			/* gets "event" packets */
+	int closing;			/* close once output is flushed */
+	int writing;			/* watched for LOOP_WRITE */
+	struct pool_conn *next, *prev;
+};
+
+/* A deadline of a live agent or onboarding agent. */
+struct pool_deadline {
+	double when;			/* epoch seconds */
+	int64_t id;
+	int onboarding;
+};
+
+/* An onboarding validator child. */
+struct pool_check {
+	struct pool *pool;
+	int64_t onboarding_id;
+	pid_t pid;
+	int pidfd;			/* readable when the child exits */
+	int outfd;			/* its stdout and stderr */
+	long long timer;		/* the time limit */
+	int killed;			/* killed at the time limit */
+	uint64_t conn_id;		/* who asked (0: nobody) */
+	char *request_id;		/* the envelope request id */
+	char *data_request_id;		/* data.request_id */
+	char *registration_id;
+	struct pool_check *next;
+};
+
+struct pool {
+	struct db *db;
+	struct loop *loop;
+	struct model_run run;
+	const struct provider *provider;
+	char *sock_path;
+	int lfd;
+	struct pool_conn *conns;
+	uint64_t next_conn_id;
+	size_t nr_subscribers;
+	int64_t last_seq;		/* last run_events seq sent */
+	struct pool_deadline *dl;	/* a FIFO: deadlines in order */
+	size_t dl_head, dl_nr, dl_alloc;
+	long long dl_timer;		/* 0: none armed */
+	double dl_timer_when;
+	struct pool_check *checks;
+	int stopping;
+};
+
+/* daemon.c */
+int pool_daemon(int64_t run_id, const char *log_file);
+/* Queue P on C and start writing. */
+void pool_send(struct pool_conn *c, const struct msg_packet *p);
+/* Answer REQUEST_ID on C with an error packet. */
+void pool_send_error(struct pool_conn *c, const char *request_id,
+    const char *message, int retryable);
+/* Reply "ack" to P's request with DATA (NULL: {"status": STATUS}). */
+void pool_ack(struct pool_conn *c, const struct msg_packet *p, cJSON *data,
+    const char *status);
+/* The connection with id ID, or NULL when it is gone. */
+struct pool_conn *pool_conn_find(struct pool *pool, uint64_t id);
+/* Push {status} for agent SUBJECT to every mephisto-io connection. */
+void pool_push_status(struct pool *pool, const char *subject,
+    const char *status);
+/* Send new run_events rows to subscribers. */
+void pool_publish(struct pool *pool);
+/* Roll back after a failed step and say why; returns -1. */
+int pool_db_fail(struct pool *pool, const char *what);
+
+/* register.c */
+void pool_register(struct pool_conn *c, const struct msg_packet *p);
+
+/*
+ * The outcome of a registration: what agent_details says.  init is owned.
+ */
+struct pool_reply {
+	int64_t worker_id;		/* 0: null */
+	int64_t agent_id;		/* 0: null */
+	int onboarding;			/* agent_id is an onboarding agent */
+	cJSON *init;			/* init_task_data, or NULL */
+	const char *failure;		/* failure_reason, or NULL */
+	double deadline;		/* an agent was created: its deadline */
+};
+
+/*
+ * Inside a transaction: register WORKER_ID (already checked for
+ * qualifications) for a unit, or onboarding, under REGISTRATION_ID (may
+ * be NULL).  Returns 0 with *r filled, or -1 on a database error.
+ */
+int pool_assign(struct pool *pool, int64_t worker_id,
+    const char *registration_id, int check_onboarding, struct pool_reply *r);
+/* Inside a transaction: qualification, block and limit checks. */
+int pool_check_worker(struct pool *pool, int64_t worker_id,
+    struct pool_reply *r);
+/* Send agent_details for R answering REQUEST_ID / DATA_REQUEST_ID. */
+void pool_send_details(struct pool_conn *c, const char *subject,
+    const char *request_id, const char *data_request_id,
+    const struct pool_reply *r);
+void pool_reply_release(struct pool_reply *r);
+/* After the commit that created R's agent: its deadline, its status. */
+void pool_new_agent(struct pool *pool, const struct pool_reply *r);
+
+/* submit.c */
+void pool_submit_unit(struct pool_conn *c, const struct msg_packet *p);
+void pool_submit_metadata(struct pool_conn *c, const struct msg_packet *p);
+void pool_log_error(struct pool_conn *c, const struct msg_packet *p);
+void pool_submit_onboarding(struct pool_conn *c, const struct msg_packet *p);
+/* Check again the onboarding agents left "waiting" by a dead pool. */
+int pool_recheck_onboarding(struct pool *pool);
+/* Kill and reap every validator child. */
+void pool_checks_kill(struct pool *pool);
+
+/* expiry.c */
+/* Load the deadlines of the run's live agents and arm the timer. */
+int pool_expiry_start(struct pool *pool);
+/* Remember a new deadline (they arrive in order) and arm the timer. */
+void pool_expiry_add(struct pool *pool, double when, int64_t id,
+    int onboarding);
+void pool_expiry_release(struct pool *pool);
+
+/* offline.c */
+int pool_cmd_workers(int argc, char **argv);
+int pool_cmd_qual(int argc, char **argv);
+int pool_cmd_grant(int argc, char **argv);
+int pool_cmd_revoke(int argc, char **argv);
+int pool_cmd_block(int argc, char **argv);
+int pool_cmd_unblock(int argc, char **argv);
+
+#endif

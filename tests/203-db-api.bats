@@ -1,0 +1,74 @@
+#!/usr/bin/env bats
+# The statement cache, ids, transactions and time helpers of lib/db.
+
+load lib/common
+
+@test "cached statements work, come back reset and unbound, and are freed" {
+	run -0 --separate-stderr test-db stmt "$MEPHISTO_DB"
+	assert_equal "$stderr" ''
+	assert_output - <<'OUT'
+bound 42
+same yes
+unbound -1
+many ok
+bad refused: near "SELEKT": syntax error
+bad refused: no such column: nosuchcolumn
+OUT
+}
+
+@test "an insert whose random id is taken retries with another id" {
+	run -0 --separate-stderr test-db ids "$MEPHISTO_DB"
+	assert_output - <<'OUT'
+first 5000000 first
+second 5000001
+duplicate unique: UNIQUE constraint failed: projects.project_name
+OUT
+	run -0 sql 'SELECT project_id, project_name FROM projects ORDER BY project_id'
+	assert_output $'5000000|first\n5000001|second'
+}
+
+@test "random ids are distinct and within [1000000, 2^63-1]" {
+	run -0 test-db random 2000
+	assert_equal "${#lines[@]}" 2000
+	local id
+	for id in "${lines[@]}"; do
+		[[ $id =~ ^[1-9][0-9]{6,18}$ ]] || fail "bad id: $id"
+		if [ "${#id}" -eq 19 ] && [[ $id > 9223372036854775807 ]]; then
+			fail "id too large: $id"
+		fi
+	done
+	assert_equal "$(printf '%s\n' "${lines[@]}" | sort -u | wc -l)" 2000
+}
+
+@test "id strings parse strictly" {
+	local s
+	for s in 1 1000000 9223372036854775807; do
+		run -0 test-db parse "$s"
+		assert_output "$s"
+	done
+	for s in '' 0 00 01 -5 +5 ' 5' '5 ' 1e6 abc 12a 0x10 \
+	    9223372036854775808 99999999999999999999999; do
+		run -1 --separate-stderr test-db parse "$s"
+		assert_equal "${#stderr_lines[@]}" 1
+		[[ $stderr == "test-db: error: not an id: '$s': "* ]] || fail "$stderr"
+	done
+}
+
+@test "a failed transaction rolls back and keeps its reason" {
+	run -0 test-db txn "$MEPHISTO_DB"
+	assert_output - <<'OUT'
+insert failed
+reason: FOREIGN KEY constraint failed
+projects 0
+projects 1
+OUT
+	run -0 sql 'SELECT project_name FROM projects'
+	assert_output fixed
+}
+
+@test "db_now is the wall clock in float seconds" {
+	run -0 test-db now
+	[[ $output =~ ^[0-9]+\.[0-9]{6}$ ]] || fail "$output"
+	local now=$(date +%s)
+	run -0 awk -v a="$output" -v b="$now" 'BEGIN { d = a - b; exit !(d > -5 && d < 5) }'
+}

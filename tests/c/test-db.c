@@ -1,0 +1,439 @@
+/*
+ * Drive lib/db from the bats tests (tests/2*-db-*.bats).
+ *
+ *   test-db [-s EPOCH] COMMAND ARGS...
+ *
+ * -s waits until the wall clock reaches EPOCH (float seconds) before
+ * running COMMAND, so that several processes start at the same moment.
+ * Each command prints what it found on stdout; failures print one
+ * "test-db: error: ..." line and exit 1.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+#include "xalloc.h"
+#include "banned.h"
+
+static struct db *
+open_or_die(const char *path)
+{
+	char *err = NULL;
+	struct db *db = db_open(path, &err);
+
+	if (!db)
+		die("%s", err);
+	return db;
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void
+wait_until(double epoch)
+{
+	double now;
+
+	while ((now = db_now()) < epoch)
+		sleep_ms((long)((epoch - now) * 1000) + 1);
+}
+
+static long
+num_arg(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < 0)
+		die("not a number: '%s'", s);
+	return v;
+}
+
+/* open PATH: open (creating or upgrading) and print the version. */
+static int
+cmd_open(int argc, char **argv)
+{
+	struct db *db;
+
+	if (argc != 2)
+		die("usage: test-db open PATH");
+	db = open_or_die(argv[1]);
+	printf("version %d\n", db_schema_version(db));
+	db_close(db);
+	return 0;
+}
+
+/* open-version PATH N: open, migrating only up to version N. */
+static int
+cmd_open_version(int argc, char **argv)
+{
+	char *err = NULL;
+	struct db *db;
+
+	if (argc != 3)
+		die("usage: test-db open-version PATH N");
+	db = db_open_version(argv[1], (int)num_arg(argv[2]), &err);
+	if (!db)
+		die("%s", err);
+	printf("version %d\n", db_schema_version(db));
+	db_close(db);
+	return 0;
+}
+
+static int
+cmd_latest(int argc, char **argv)
+{
+	printf("%d\n", db_schema_latest());
+	return 0;
+}
+
+static void
+insert_project(struct db *db, const char *name)
+{
+	sqlite3_stmt *stmt = db_stmt(db, "INSERT INTO projects "
+	    "(project_id, project_name) VALUES (?1, ?2)");
+
+	if (!stmt)
+		die("cannot prepare: %s", db_errmsg(db));
+	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+	if (db_insert_id(db, stmt, 1, NULL) < 0)
+		die("cannot insert project %s: %s", name, db_errmsg(db));
+}
+
+static int64_t
+count_projects(struct db *db)
+{
+	sqlite3_stmt *stmt = db_stmt(db, "SELECT count(*) FROM projects");
+	int64_t n;
+
+	if (!stmt || sqlite3_step(stmt) != SQLITE_ROW)
+		die("cannot count projects: %s", db_errmsg(db));
+	n = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return n;
+}
+
+/*
+ * write PATH NAME NTXN ROWS EVERY MS: NTXN write transactions of ROWS
+ * projects named NAME-T-R each; every EVERY-th one (0: none) holds the
+ * write lock MS milliseconds more.
+ */
+static int
+cmd_write(int argc, char **argv)
+{
+	long ntxn, rows, every, ms, t, r;
+	struct db *db;
+	char name[128];
+
+	if (argc != 7)
+		die("usage: test-db write PATH NAME NTXN ROWS EVERY MS");
+	ntxn = num_arg(argv[3]);
+	rows = num_arg(argv[4]);
+	every = num_arg(argv[5]);
+	ms = num_arg(argv[6]);
+	db = open_or_die(argv[1]);
+	for (t = 0; t < ntxn; t++) {
+		if (db_begin(db) < 0)
+			die("cannot begin: %s", db_errmsg(db));
+		for (r = 0; r < rows; r++) {
+			snprintf(name, sizeof(name), "%s-%ld-%ld", argv[2], t,
+			    r);
+			insert_project(db, name);
+		}
+		count_projects(db);
+		if (every && t % every == 0)
+			sleep_ms(ms);
+		if (db_commit(db) < 0)
+			die("cannot commit: %s", db_errmsg(db));
+	}
+	printf("wrote %ld\n", ntxn * rows);
+	db_close(db);
+	return 0;
+}
+
+/* read PATH N: N reads outside any transaction. */
+static int
+cmd_read(int argc, char **argv)
+{
+	struct db *db;
+	long n, i;
+
+	if (argc != 3)
+		die("usage: test-db read PATH N");
+	n = num_arg(argv[2]);
+	db = open_or_die(argv[1]);
+	for (i = 0; i < n; i++)
+		count_projects(db);
+	printf("read %ld\n", n);
+	db_close(db);
+	return 0;
+}
+
+static int
+select_int(sqlite3_stmt *stmt)
+{
+	int v;
+
+	if (sqlite3_step(stmt) != SQLITE_ROW)
+		die("select failed");
+	v = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int(stmt, 0);
+	return v;
+}
+
+/* stmt PATH: exercise the statement cache; print what it saw. */
+static int
+cmd_stmt(int argc, char **argv)
+{
+	sqlite3_stmt *a, *b, *first[200];
+	char sql[64], *copy;
+	struct db *db;
+	int i, ok = 1;
+
+	if (argc != 2)
+		die("usage: test-db stmt PATH");
+	db = open_or_die(argv[1]);
+	a = db_stmt(db, "SELECT ?1 + 1");
+	sqlite3_bind_int(a, 1, 41);
+	printf("bound %d\n", select_int(a));
+	/* Left mid-row: the next use must come back reset and unbound. */
+	copy = xstrdup("SELECT ?1 + 1");
+	b = db_stmt(db, copy);
+	free(copy);
+	printf("same %s\n", a == b ? "yes" : "no");
+	printf("unbound %d\n", select_int(b));
+	for (i = 0; i < 200; i++) {
+		snprintf(sql, sizeof(sql), "SELECT %d", i);
+		first[i] = db_stmt(db, sql);
+		if (!first[i] || select_int(first[i]) != i)
+			ok = 0;
+	}
+	for (i = 0; i < 200; i++) {
+		snprintf(sql, sizeof(sql), "SELECT %d", i);
+		if (db_stmt(db, sql) != first[i] || select_int(first[i]) != i)
+			ok = 0;
+	}
+	printf("many %s\n", ok ? "ok" : "wrong");
+	a = db_stmt(db, "SELEKT 1");
+	printf("bad %s: %s\n", a ? "prepared" : "refused", db_errmsg(db));
+	a = db_stmt(db, "SELECT nosuchcolumn FROM projects");
+	printf("bad %s: %s\n", a ? "prepared" : "refused", db_errmsg(db));
+	db_close(db);
+	return 0;
+}
+
+/* ids PATH: insert with scripted ids to make the primary key collide. */
+static int
+cmd_ids(int argc, char **argv)
+{
+	static const int64_t script[] = { 5000000, 5000000, 5000000, 5000001 };
+	sqlite3_stmt *stmt;
+	char buf[DB_ID_BUFSZ];
+	struct db *db;
+	int64_t id;
+
+	if (argc != 2)
+		die("usage: test-db ids PATH");
+	db = open_or_die(argv[1]);
+	db_test_set_ids(script, ARRAY_SIZE(script));
+	stmt = db_stmt(db, "INSERT INTO projects (project_id, project_name) "
+	    "VALUES (?1, ?2) RETURNING project_name");
+	sqlite3_bind_text(stmt, 2, "first", -1, SQLITE_STATIC);
+	if (db_insert_id(db, stmt, 1, &id) < 0)
+		die("insert first: %s", db_errmsg(db));
+	printf("first %s %s\n", db_id_format(id, buf),
+	    (const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_reset(stmt);
+	stmt = db_stmt(db, "INSERT INTO projects (project_id, project_name) "
+	    "VALUES (?1, ?2)");
+	sqlite3_bind_text(stmt, 2, "second", -1, SQLITE_STATIC);
+	if (db_insert_id(db, stmt, 1, &id) < 0)
+		die("insert second: %s", db_errmsg(db));
+	printf("second %s\n", db_id_format(id, buf));
+	db_test_set_ids(NULL, 0);
+	stmt = db_stmt(db, "INSERT INTO projects (project_id, project_name) "
+	    "VALUES (?1, ?2)");
+	sqlite3_bind_text(stmt, 2, "second", -1, SQLITE_STATIC);
+	if (db_insert_id(db, stmt, 1, &id) == 0)
+		die("a duplicate name was inserted");
+	printf("duplicate %s: %s\n",
+	    sqlite3_extended_errcode(db_handle(db)) ==
+	    SQLITE_CONSTRAINT_UNIQUE ? "unique" : "other", db_errmsg(db));
+	db_close(db);
+	return 0;
+}
+
+/* random N: print N new random ids. */
+static int
+cmd_random(int argc, char **argv)
+{
+	char buf[DB_ID_BUFSZ];
+	long n, i;
+
+	if (argc != 2)
+		die("usage: test-db random N");
+	n = num_arg(argv[1]);
+	for (i = 0; i < n; i++)
+		printf("%s\n", db_id_format(db_new_id(), buf));
+	return 0;
+}
+
+/* parse STRING: print the id, formatted back, or why it is refused. */
+static int
+cmd_parse(int argc, char **argv)
+{
+	char buf[DB_ID_BUFSZ];
+	int64_t id;
+
+	if (argc != 2)
+		die("usage: test-db parse STRING");
+	if (db_id_parse(argv[1], &id) < 0)
+		die("not an id: '%s': %s", argv[1], strerror(errno));
+	printf("%s\n", db_id_format(id, buf));
+	return 0;
+}
+
+/*
+ * txn PATH: a transaction that fails (a foreign key to nowhere) and is
+ * rolled back; print the saved reason and that nothing was written.
+ */
+static int
+cmd_txn(int argc, char **argv)
+{
+	sqlite3_stmt *stmt;
+	struct db *db;
+	int rc;
+
+	if (argc != 2)
+		die("usage: test-db txn PATH");
+	db = open_or_die(argv[1]);
+	if (db_begin(db) < 0)
+		die("cannot begin: %s", db_errmsg(db));
+	insert_project(db, "kept-out");
+	stmt = db_stmt(db, "INSERT INTO tasks (task_id, task_name, task_type, "
+	    "project_id) VALUES (?1, 'bad', 'static', 42)");
+	rc = db_insert_id(db, stmt, 1, NULL);
+	printf("insert %s\n", rc < 0 ? "failed" : "succeeded");
+	if (db_rollback(db) < 0)
+		die("cannot roll back: %s", db_errmsg(db));
+	printf("reason: %s\n", db_errmsg(db));
+	printf("projects %" PRId64 "\n", count_projects(db));
+	if (db_begin(db) < 0)
+		die("cannot begin: %s", db_errmsg(db));
+	if (db_exec(db, "INSERT INTO projects (project_id, project_name) "
+	    "VALUES (1000001, 'fixed')") < 0)
+		die("cannot insert: %s", db_errmsg(db));
+	if (db_commit(db) < 0)
+		die("cannot commit: %s", db_errmsg(db));
+	printf("projects %" PRId64 "\n", count_projects(db));
+	db_close(db);
+	return 0;
+}
+
+/* pragmas PATH: the settings db_open() gives a connection. */
+static int
+cmd_pragmas(int argc, char **argv)
+{
+	static const char *const names[] = {
+		"journal_mode", "synchronous", "foreign_keys",
+	};
+	sqlite3_stmt *stmt;
+	struct db *db;
+	char sql[64];
+	size_t i;
+
+	if (argc != 2)
+		die("usage: test-db pragmas PATH");
+	db = open_or_die(argv[1]);
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		snprintf(sql, sizeof(sql), "PRAGMA %s", names[i]);
+		stmt = db_stmt(db, sql);
+		if (!stmt || sqlite3_step(stmt) != SQLITE_ROW)
+			die("%s: %s", sql, db_errmsg(db));
+		printf("%s %s\n", names[i],
+		    (const char *)sqlite3_column_text(stmt, 0));
+	}
+	db_close(db);
+	return 0;
+}
+
+/* check PATH: db_check(). */
+static int
+cmd_check(int argc, char **argv)
+{
+	char *err = NULL;
+	struct db *db;
+
+	if (argc != 2)
+		die("usage: test-db check PATH");
+	db = open_or_die(argv[1]);
+	if (db_check(db, &err) < 0)
+		die("%s", err);
+	printf("ok\n");
+	db_close(db);
+	return 0;
+}
+
+static int
+cmd_now(int argc, char **argv)
+{
+	printf("%.6f\n", db_now());
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+} commands[] = {
+	{ "open", cmd_open },
+	{ "open-version", cmd_open_version },
+	{ "latest", cmd_latest },
+	{ "write", cmd_write },
+	{ "read", cmd_read },
+	{ "stmt", cmd_stmt },
+	{ "ids", cmd_ids },
+	{ "random", cmd_random },
+	{ "parse", cmd_parse },
+	{ "txn", cmd_txn },
+	{ "pragmas", cmd_pragmas },
+	{ "check", cmd_check },
+	{ "now", cmd_now },
+};
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+	int rc;
+
+	log_init("test-db");
+	if (argc > 2 && strcmp(argv[1], "-s") == 0) {
+		wait_until(strtod(argv[2], NULL));
+		argc -= 2;
+		argv += 2;
+	}
+	if (argc < 2)
+		die("usage: test-db [-s EPOCH] COMMAND ARGS...");
+	for (i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			rc = commands[i].fn(argc - 1, argv + 1);
+			log_close_stdout();
+			return rc;
+		}
+	}
+	die("unknown command '%s'", argv[1]);
+}
