@@ -40,8 +40,10 @@ header_param(const char *v, const char *name, struct buf *out)
 		p += nlen + 1;
 		buf_reset(out);
 		if (*p == '"') {
+			/* browsers send backslashes raw; only \" and \\
+			 * are escapes */
 			for (p++; *p && *p != '"'; p++) {
-				if (*p == '\\' && p[1])
+				if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
 					p++;
 				buf_addch(out, *p);
 			}

@@ -155,7 +155,7 @@ void
 pool_cancel(struct pending *r)
 {
 	r->fn = NULL;
-	r->arg = NULL;
+	r->arg = r;	/* marks "cancelled" rather than "no callback" */
 }
 
 /* Resolve R with REPLY or an error, and free it. */
@@ -381,6 +381,9 @@ on_reply(struct io *io, cJSON *pkt)
 		log_debug("reply to an unknown or expired request %.40s", id);
 		return;
 	}
+	if (!r->fn && r->arg == r)
+		log_debug("dropped the reply to request %s: its client left",
+		    id);
 	finish(io, r, pkt, NULL);
 }
 

@@ -1,0 +1,145 @@
+#!/usr/bin/env bats
+# mephisto-io towards its pool: missing, slow, refusing, going away.
+
+load lib/common
+load lib/io
+
+# ms: milliseconds since the epoch
+ms() {
+	date +%s%3N
+}
+
+@test "io pool: no pool gives 503 retryable at once, not a hang" {
+	start_io
+	local t0=$(ms)
+	post_json /request_agent '{"provider_data": {"worker_name": "a"}}'
+	assert_equal "$code" 503
+	assert_equal "$(json .retryable)" true
+	[[ "$(json .error)" == *"try again"* ]]
+	post_json /submit_task '{"USED_AGENT_ID": "1", "final_data": {}}'
+	assert_equal "$code" 503
+	assert_equal "$(json .retryable)" true
+	post_json /submit_onboarding '{"provider_data": {"USED_AGENT_ID": "onboarding_1"}}'
+	assert_equal "$code" 503
+	post_json /submit_metadata '{"USED_AGENT_ID": "1", "metadata": {}}'
+	assert_equal "$code" 503
+	post_json /log_error '{"USED_AGENT_ID": "1", "error_data": {}}'
+	assert_equal "$code" 503
+	[ $(( $(ms) - t0 )) -lt 3000 ]
+	# static files and liveness still work
+	http GET /task.html
+	assert_equal "$code" 200
+}
+
+@test "io pool: a pool that does not answer gives 503 at the deadline" {
+	start_fakepool --silent
+	start_io --pool-timeout 700
+	wait_for 5 io_connected
+	local t0=$(ms)
+	post_json /request_agent '{"provider_data": {"worker_name": "a"}}'
+	local took=$(( $(ms) - t0 ))
+	assert_equal "$code" 503
+	assert_equal "$body" '{"error":"the pool did not answer in time","retryable":true}'
+	[ "$took" -ge 600 ] && [ "$took" -lt 5000 ]
+	post_json /submit_task '{"USED_AGENT_ID": "1", "final_data": {}}'
+	assert_equal "$code" 503
+	assert_equal "$(json .retryable)" true
+	post_json /submit_onboarding '{"provider_data": {"USED_AGENT_ID": "onboarding_1"}}'
+	assert_equal "$code" 503
+	io_log_has "timed out"
+}
+
+@test "io pool: Submitted! only comes after the pool's ack" {
+	start_fakepool --delay 800
+	start_io
+	wait_for 5 io_connected
+	local t0=$(ms)
+	post_json /submit_task '{"USED_AGENT_ID": "1001", "final_data": {"a": 1}}'
+	local took=$(( $(ms) - t0 ))
+	assert_equal "$code" 200
+	assert_equal "$body" '{"status":"Submitted!"}'
+	[ "$took" -ge 750 ] || fail "answered after $took ms, before the ack"
+}
+
+@test "io pool: a submission in flight when the pool dies is 503 retryable" {
+	start_fakepool --silent
+	start_io
+	wait_for 5 io_connected
+	(sleep 0.5; kill -TERM "$fakepool_pid") &
+	local t0=$(ms)
+	post_json /submit_task '{"USED_AGENT_ID": "1001", "final_data": {}}'
+	assert_equal "$code" 503
+	assert_equal "$body" '{"error":"the pool went away","retryable":true}'
+	[ $(( $(ms) - t0 )) -lt 5000 ]
+	wait_for 5 io_log_has "lost the connection to the pool"
+}
+
+@test "io pool: io reconnects when the pool comes back, and says hello again" {
+	start_io_with_pool
+	stop_fakepool
+	wait_for 5 io_log_has "lost the connection to the pool"
+	post_json /request_agent '{"provider_data": {"worker_name": "a"}}'
+	assert_equal "$code" 503
+	assert_equal "$(json .retryable)" true
+	: > "$POOL_LOG"
+	start_fakepool
+	wait_for 10 io_connected
+	post_json /request_agent '{"provider_data": {"worker_name": "a"}}'
+	assert_equal "$code" 200
+	assert_equal "$(json .data.agent_id)" 1001
+}
+
+@test "io pool: a pool that drops the connection mid-stream is survived" {
+	start_fakepool --close-after 2
+	start_io
+	wait_for 5 io_connected
+	post_json /request_agent '{"provider_data": {"worker_name": "a"}}'
+	# the hello and this request are 2 packets: the pool hangs up
+	[[ "$code" == 200 || "$code" == 503 ]]
+	wait_for 10 io_log_has "lost the connection to the pool"
+	http GET /is_alive
+	assert_equal "$code" 200
+}
+
+@test "io pool: a pool speaking another protocol version is refused" {
+	start_fakepool --version 99
+	start_io
+	wait_for 5 io_log_has "the pool speaks protocol version 99, io speaks 1"
+	post_json /request_agent '{"provider_data": {}}'
+	assert_equal "$code" 503
+	assert_equal "$(json .retryable)" true
+}
+
+@test "io pool: garbage and unknown packets from the pool are ignored" {
+	start_io_with_pool
+	push 'not json at all'
+	push '{"packet_type": 5}'
+	push '{"packet_type": "mystery", "subject_id": "x", "data": {}}'
+	push '{"packet_type": "agent_details", "request_id": "nobody", "data": {}}'
+	push '{"packet_type": "update_status", "subject_id": "9", "data": {"status": 3}}'
+	wait_for 5 io_log_has "unknown type 'mystery'"
+	io_log_has "ignored a packet from the pool: malformed JSON"
+	post_json /request_agent '{"provider_data": {"worker_name": "a"}}'
+	assert_equal "$code" 200
+}
+
+@test "io pool: a line over the protocol limit makes io reconnect" {
+	start_io_with_pool
+	{ head -c 9000000 /dev/zero | tr '\0' a; echo; } > "$POOL_PUSH"
+	wait_for 10 io_log_has "the pool sent a line over"
+	wait_for 10 io_log_has "connected to the pool"
+	http GET /is_alive
+	assert_equal "$code" 200
+}
+
+@test "io pool: a client that leaves before the answer is forgotten cleanly" {
+	start_fakepool --delay 600
+	start_io
+	wait_for 5 io_connected
+	run curl -s --max-time 0.2 -H 'Content-Type: application/json' \
+		--data-binary '{"provider_data": {}}' "$URL/request_agent"
+	sleep 1
+	post_json /request_agent '{"provider_data": {}}'
+	assert_equal "$code" 200
+	io_log_has "its client left"
+}
