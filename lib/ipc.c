@@ -14,6 +14,7 @@
 
 #include "ipc.h"
 #include "log.h"
+#include "loop.h"
 #include "path.h"
 #include "proto.h"
 #include "xalloc.h"
@@ -23,38 +24,10 @@
 /* Larger buffers are freed once empty. */
 #define IPC_KEEP_BUF 65536
 
-static int
-fail(char **errp, int errnum, const char *fmt, ...) PRINTF_LIKE(3, 4);
-
-static int
-fail(char **errp, int errnum, const char *fmt, ...)
-{
-	struct buf b = BUF_INIT;
-	va_list ap;
-
-	if (errp) {
-		va_start(ap, fmt);
-		buf_vaddf(&b, fmt, ap);
-		va_end(ap);
-		*errp = buf_detach(&b, NULL);
-	}
-	errno = errnum;
-	return -1;
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t
 deadline_of(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	return timeout_ms < 0 ? -1 : loop_now_ms() + timeout_ms;
 }
 
 /* Milliseconds left before DEADLINE, for poll(2): -1 is forever. */
@@ -65,7 +38,7 @@ remaining(int64_t deadline)
 
 	if (deadline < 0)
 		return -1;
-	left = deadline - now_ms();
+	left = deadline - loop_now_ms();
 	return left < 0 ? 0 : (int)left;
 }
 
@@ -96,12 +69,12 @@ fill_addr(struct sockaddr_un *sa, const char *path, char **errp)
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
 	if (len >= sizeof(sa->sun_path))
-		return fail(errp, ENAMETOOLONG, "socket path '%s' is too long "
+		return error_setf(errp, ENAMETOOLONG, "socket path '%s' is too long "
 		    "(%zu bytes, at most %zu): use a shorter data directory "
 		    "(core.main_data_directory)", path, len,
 		    sizeof(sa->sun_path) - 1);
 	if (!len)
-		return fail(errp, EINVAL, "empty socket path");
+		return error_setf(errp, EINVAL, "empty socket path");
 	memcpy(sa->sun_path, path, len);
 	return 0;
 }
@@ -130,16 +103,16 @@ private_dir(const char *path, char **errp)
 	int ret = 0;
 
 	if (path_mkdir_p(dir, 0700) < 0 || stat(dir, &st) < 0)
-		ret = fail(errp, errno, "cannot create folder '%s': %s", dir,
+		ret = error_setf(errp, errno, "cannot create folder '%s': %s", dir,
 		    strerror(errno));
 	else if (st.st_uid != geteuid())
-		ret = fail(errp, EPERM, "refusing to listen in '%s': it "
+		ret = error_setf(errp, EPERM, "refusing to listen in '%s': it "
 		    "belongs to uid %u, not to us", dir, (unsigned)st.st_uid);
 	else if (st.st_mode & S_ISVTX)
-		ret = fail(errp, EPERM, "refusing to listen in '%s': it is a "
+		ret = error_setf(errp, EPERM, "refusing to listen in '%s': it is a "
 		    "shared folder; use a private one", dir);
 	else if ((st.st_mode & 077) && chmod(dir, 0700) < 0)
-		ret = fail(errp, errno, "cannot make folder '%s' private: %s",
+		ret = error_setf(errp, errno, "cannot make folder '%s' private: %s",
 		    dir, strerror(errno));
 	free(dir);
 	return ret;
@@ -159,15 +132,15 @@ check_stale(const struct sockaddr_un *sa, char **errp)
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return fail(errp, errno, "cannot check '%s': %s", path,
+		return error_setf(errp, errno, "cannot check '%s': %s", path,
 		    strerror(errno));
 	}
 	if (!S_ISSOCK(st.st_mode))
-		return fail(errp, EEXIST, "cannot listen on '%s': it exists "
+		return error_setf(errp, EEXIST, "cannot listen on '%s': it exists "
 		    "and is not a socket", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return fail(errp, errno, "cannot create a socket: %s",
+		return error_setf(errp, errno, "cannot create a socket: %s",
 		    strerror(errno));
 	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
 	saved = errno;
@@ -175,10 +148,10 @@ check_stale(const struct sockaddr_un *sa, char **errp)
 	if (!r || saved == EAGAIN || saved == EINPROGRESS)
 		return 1;
 	if (saved != ECONNREFUSED)
-		return fail(errp, saved, "cannot check '%s': %s", path,
+		return error_setf(errp, saved, "cannot check '%s': %s", path,
 		    strerror(saved));
 	if (unlink(path) < 0 && errno != ENOENT)
-		return fail(errp, errno, "cannot remove stale socket '%s': %s",
+		return error_setf(errp, errno, "cannot remove stale socket '%s': %s",
 		    path, strerror(errno));
 	log_info("removed stale socket '%s'", path);
 	return 0;
@@ -193,7 +166,7 @@ bind_listen(const struct sockaddr_un *sa, char **errp)
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return fail(errp, errno, "cannot create a socket: %s",
+		return error_setf(errp, errno, "cannot create a socket: %s",
 		    strerror(errno));
 	old = umask(077);
 	r = bind(fd, (const struct sockaddr *)sa, sizeof(*sa));
@@ -202,7 +175,7 @@ bind_listen(const struct sockaddr_un *sa, char **errp)
 		int saved = errno;
 
 		close(fd);
-		return fail(errp, saved, "cannot listen on '%s': %s", path,
+		return error_setf(errp, saved, "cannot listen on '%s': %s", path,
 		    strerror(saved));
 	}
 	return fd;
@@ -220,13 +193,13 @@ ipc_listen(const char *path, char **errp)
 	lock = xasprintf("%s.lock", path);
 	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
-		fail(errp, errno, "cannot lock '%s': %s", lock,
+		error_setf(errp, errno, "cannot lock '%s': %s", lock,
 		    strerror(errno));
 		goto out;
 	}
 	r = check_stale(&sa, errp);
 	if (r > 0)
-		fail(errp, EADDRINUSE, "a daemon is already listening on '%s'",
+		error_setf(errp, EADDRINUSE, "a daemon is already listening on '%s'",
 		    path);
 	else if (!r)
 		fd = bind_listen(&sa, errp);
@@ -316,7 +289,7 @@ connect_deadline(int fd, const struct sockaddr_un *sa, int64_t deadline)
 			return connect_wait(fd, deadline);
 		if (errno != EAGAIN)
 			return -1;
-		if (deadline >= 0 && now_ms() >= deadline) {
+		if (deadline >= 0 && loop_now_ms() >= deadline) {
 			errno = ETIMEDOUT;
 			return -1;
 		}
@@ -335,7 +308,7 @@ ipc_connect(const char *path, int timeout_ms, char **errp)
 		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return fail(errp, errno, "cannot create a socket: %s",
+		return error_setf(errp, errno, "cannot create a socket: %s",
 		    strerror(errno));
 	if (!connect_deadline(fd, &sa, deadline))
 		return fd;
@@ -343,16 +316,16 @@ ipc_connect(const char *path, int timeout_ms, char **errp)
 	close(fd);
 	switch (saved) {
 	case ENOENT:
-		return fail(errp, saved, "cannot connect to '%s': no such "
+		return error_setf(errp, saved, "cannot connect to '%s': no such "
 		    "socket (the daemon is not running)", path);
 	case ECONNREFUSED:
-		return fail(errp, saved, "cannot connect to '%s': connection "
+		return error_setf(errp, saved, "cannot connect to '%s': connection "
 		    "refused (the daemon is not running)", path);
 	case ETIMEDOUT:
-		return fail(errp, saved, "cannot connect to '%s': no answer "
+		return error_setf(errp, saved, "cannot connect to '%s': no answer "
 		    "within %d ms", path, timeout_ms);
 	default:
-		return fail(errp, saved, "cannot connect to '%s': %s", path,
+		return error_setf(errp, saved, "cannot connect to '%s': %s", path,
 		    strerror(saved));
 	}
 }
@@ -520,7 +493,7 @@ ipc_conn_check_hello(struct ipc_conn *c, const struct msg_packet *p,
 		return -1;
 	}
 	if (strcmp(p->packet_type, PT_HELLO))
-		return fail(errp, EPROTO, "expected a hello packet, got '%s'",
+		return error_setf(errp, EPROTO, "expected a hello packet, got '%s'",
 		    p->packet_type);
 	if (msg_get_str(p->data, "program", &program, errp) < 0 ||
 	    msg_get_int(p->data, "version", &version, errp) < 0 ||
@@ -533,7 +506,7 @@ ipc_conn_check_hello(struct ipc_conn *c, const struct msg_packet *p,
 	c->peer_version = (int)version;
 	c->peer_pid = (long)pid;
 	if (version != c->version)
-		return fail(errp, EPROTO, "protocol version mismatch: %s "
+		return error_setf(errp, EPROTO, "protocol version mismatch: %s "
 		    "speaks version %lld, %s speaks version %d", program,
 		    (long long)version, c->program, c->version);
 	return 0;
@@ -600,16 +573,16 @@ flush_deadline(struct ipc_conn *c, int64_t deadline, char **errp)
 	while ((r = ipc_conn_flush(c)) == 0) {
 		r = wait_fd(c->fd, POLLOUT, deadline);
 		if (!r)
-			return fail(errp, ETIMEDOUT, "timed out sending to "
+			return error_setf(errp, ETIMEDOUT, "timed out sending to "
 			    "%s", peer_name(c));
 		if (r < 0)
 			break;
 	}
 	if (r < 0 && (errno == EPIPE || errno == ECONNRESET))
-		return fail(errp, ECONNRESET, "%s closed the connection",
+		return error_setf(errp, ECONNRESET, "%s closed the connection",
 		    peer_name(c));
 	if (r < 0)
-		return fail(errp, errno, "cannot send to %s: %s",
+		return error_setf(errp, errno, "cannot send to %s: %s",
 		    peer_name(c), strerror(errno));
 	return 0;
 }
@@ -650,21 +623,21 @@ recv_line(struct ipc_conn *c, char **line, size_t *len, int64_t deadline,
 		if (r > 0)
 			return 0;
 		if (r < 0)
-			return fail(errp, EMSGSIZE, "%s sent a line longer "
+			return error_setf(errp, EMSGSIZE, "%s sent a line longer "
 			    "than %zu bytes", peer_name(c), c->max_line);
 		if (c->eof)
-			return fail(errp, ECONNRESET, "%s closed the "
+			return error_setf(errp, ECONNRESET, "%s closed the "
 			    "connection", peer_name(c));
 		r = wait_fd(c->fd, POLLIN, deadline);
 		if (!r)
-			return fail(errp, ETIMEDOUT, "no answer from %s in "
+			return error_setf(errp, ETIMEDOUT, "no answer from %s in "
 			    "time", peer_name(c));
 		if (r > 0 && (ipc_conn_read(c) >= 0 || errno == EAGAIN))
 			continue;
 		if (r > 0 && errno == ECONNRESET)
-			return fail(errp, ECONNRESET, "%s closed the "
+			return error_setf(errp, ECONNRESET, "%s closed the "
 			    "connection", peer_name(c));
-		return fail(errp, errno, "cannot read from %s: %s",
+		return error_setf(errp, errno, "cannot read from %s: %s",
 		    peer_name(c), strerror(errno));
 	}
 }
@@ -689,7 +662,7 @@ recv_deadline(struct ipc_conn *c, struct msg_packet *p, int use_pending,
 	if (recv_line(c, &line, &len, deadline, errp) < 0)
 		return -1;
 	if (msg_packet_parse(p, line, len, c->max_line, &why) < 0) {
-		fail(errp, EINVAL, "bad packet from %s: %s", peer_name(c),
+		error_setf(errp, EINVAL, "bad packet from %s: %s", peer_name(c),
 		    why);
 		free(why);
 		return -1;
@@ -725,7 +698,7 @@ ipc_hello(struct ipc_conn *c, int timeout_ms, char **errp)
 	}
 	msg_packet_release(&p);
 	if (ret < 0) {
-		fail(errp, EPROTO, "%s", why);
+		error_setf(errp, EPROTO, "%s", why);
 		free(why);
 	}
 	return ret;
@@ -799,7 +772,7 @@ await_reply(struct ipc_conn *c, const char *id, struct msg_packet *reply,
 	*reply = p;
 	if (!msg_packet_error(reply, &why, NULL))
 		return 0;
-	fail(errp, EREMOTEIO, "%s: %s", peer_name(c), why);
+	error_setf(errp, EREMOTEIO, "%s: %s", peer_name(c), why);
 	free(why);
 	return -1;
 }

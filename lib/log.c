@@ -216,6 +216,21 @@ error_errno(const char *fmt, ...)
 	return -1;
 }
 
+int
+error_setf(char **errp, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errp) {
+		va_start(ap, fmt);
+		if (vasprintf(errp, fmt, ap) < 0)
+			die("out of memory (formatting an error message)");
+		va_end(ap);
+	}
+	errno = errnum;
+	return -1;
+}
+
 void
 die(const char *fmt, ...)
 {

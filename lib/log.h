@@ -76,6 +76,14 @@ void die(const char *fmt, ...) PRINTF_LIKE(1, 2) NORETURN;
 void die_errno(const char *fmt, ...) PRINTF_LIKE(1, 2) NORETURN;
 void vlog_msg(enum log_level level, const char *fmt, va_list ap);
 
+/*
+ * For library code: store a malloc'd one-line message in *ERRP (when ERRP
+ * is not NULL; the caller frees it), set errno to ERRNUM and return -1, so
+ * that "return error_setf(errp, EINVAL, ...)" reports and fails at once.
+ */
+int error_setf(char **errp, int errnum, const char *fmt, ...)
+    PRINTF_LIKE(3, 4);
+
 #define BUG(...) bug_at(__FILE__, __LINE__, __VA_ARGS__)
 void bug_at(const char *file, int line, const char *fmt, ...)
     PRINTF_LIKE(3, 4) NORETURN;

@@ -15,26 +15,6 @@
 /* Largest integer a double (and so cJSON) holds exactly. */
 #define MSG_EXACT_INT 9007199254740992.0
 
-static int
-fail(char **errp, int errnum, const char *fmt, ...) PRINTF_LIKE(3, 4);
-
-/* Store a formatted message in *ERRP (if wanted), set errno, return -1. */
-static int
-fail(char **errp, int errnum, const char *fmt, ...)
-{
-	struct buf b = BUF_INIT;
-	va_list ap;
-
-	if (errp) {
-		va_start(ap, fmt);
-		buf_vaddf(&b, fmt, ap);
-		va_end(ap);
-		*errp = buf_detach(&b, NULL);
-	}
-	errno = errnum;
-	return -1;
-}
-
 static cJSON *
 must(cJSON *v)
 {
@@ -102,11 +82,11 @@ prescan(const unsigned char *s, size_t len, char **errp)
 		unsigned char c = s[i];
 
 		if (!c)
-			return fail(errp, EINVAL, "NUL byte at offset %zu", i);
+			return error_setf(errp, EINVAL, "NUL byte at offset %zu", i);
 		if (c >= 0x80) {
 			n = utf8_seq(s + i, len - i);
 			if (!n)
-				return fail(errp, EINVAL,
+				return error_setf(errp, EINVAL,
 				    "invalid UTF-8 at offset %zu", i);
 			i += n;
 			continue;
@@ -115,7 +95,7 @@ prescan(const unsigned char *s, size_t len, char **errp)
 			if (c == '"')
 				in_str = 0;
 			else if (c == '\\' && escaped_nul(s + i, len - i))
-				return fail(errp, EINVAL, "\\u0000 in a string "
+				return error_setf(errp, EINVAL, "\\u0000 in a string "
 				    "at offset %zu", i);
 			else if (c == '\\')
 				i++;
@@ -123,7 +103,7 @@ prescan(const unsigned char *s, size_t len, char **errp)
 			in_str = 1;
 		else if (c == '[' || c == '{') {
 			if (++depth > MSG_MAX_DEPTH)
-				return fail(errp, EINVAL, "JSON nested deeper "
+				return error_setf(errp, EINVAL, "JSON nested deeper "
 				    "than %d levels", MSG_MAX_DEPTH);
 		} else if (c == ']' || c == '}')
 			depth--;
@@ -146,14 +126,14 @@ msg_parse(const char *text, size_t len, size_t max, char **errp)
 	cJSON *v;
 
 	if (max && len > max) {
-		fail(errp, EMSGSIZE, "message too large (%zu bytes, limit %zu)",
+		error_setf(errp, EMSGSIZE, "message too large (%zu bytes, limit %zu)",
 		    len, max);
 		return NULL;
 	}
 	for (off = 0; off < len && is_space(text[off]); off++)
 		;
 	if (off == len) {
-		fail(errp, EINVAL, "empty message");
+		error_setf(errp, EINVAL, "empty message");
 		return NULL;
 	}
 	if (prescan((const unsigned char *)text, len, errp) < 0)
@@ -161,7 +141,7 @@ msg_parse(const char *text, size_t len, size_t max, char **errp)
 	v = cJSON_ParseWithLengthOpts(text, len, &end, 0);
 	if (!v) {
 		off = end ? (size_t)(end - text) : 0;
-		fail(errp, EINVAL, "invalid JSON at offset %zu", off);
+		error_setf(errp, EINVAL, "invalid JSON at offset %zu", off);
 		return NULL;
 	}
 	off = (size_t)(end - text);
@@ -169,7 +149,7 @@ msg_parse(const char *text, size_t len, size_t max, char **errp)
 		off++;
 	if (off < len) {
 		cJSON_Delete(v);
-		fail(errp, EINVAL, "unexpected data after the JSON value at "
+		error_setf(errp, EINVAL, "unexpected data after the JSON value at "
 		    "offset %zu", off);
 		return NULL;
 	}
@@ -236,8 +216,8 @@ static int
 wrong_type(const cJSON *v, const char *name, const char *want, char **errp)
 {
 	if (missing(v))
-		return fail(errp, EINVAL, "field '%s' is missing", name);
-	return fail(errp, EINVAL, "field '%s' must be %s, not %s", name, want,
+		return error_setf(errp, EINVAL, "field '%s' is missing", name);
+	return error_setf(errp, EINVAL, "field '%s' must be %s, not %s", name, want,
 	    type_name(v));
 }
 
@@ -259,10 +239,10 @@ msg_val_int(const cJSON *v, const char *name, int64_t *out, char **errp)
 		return wrong_type(v, name, "an integer", errp);
 	d = v->valuedouble;
 	if (d != floor(d))
-		return fail(errp, EINVAL, "field '%s' must be an integer, "
+		return error_setf(errp, EINVAL, "field '%s' must be an integer, "
 		    "not %g", name, d);
 	if (fabs(d) > MSG_EXACT_INT)
-		return fail(errp, EINVAL, "field '%s' is out of range (%g)",
+		return error_setf(errp, EINVAL, "field '%s' is out of range (%g)",
 		    name, d);
 	*out = (int64_t)d;
 	return 0;
@@ -292,7 +272,7 @@ msg_val_id(const cJSON *v, const char *name, int64_t *out, char **errp)
 {
 	if (cJSON_IsString(v) && v->valuestring) {
 		if (parse_id(v->valuestring, out) < 0)
-			return fail(errp, EINVAL, "field '%s' is not a valid "
+			return error_setf(errp, EINVAL, "field '%s' is not a valid "
 			    "id: '%s'", name, v->valuestring);
 		return 0;
 	}
@@ -300,7 +280,7 @@ msg_val_id(const cJSON *v, const char *name, int64_t *out, char **errp)
 		double d = v->valuedouble;
 
 		if (d != floor(d) || d < 0 || d > MSG_EXACT_INT)
-			return fail(errp, EINVAL, "field '%s' is not a valid "
+			return error_setf(errp, EINVAL, "field '%s' is not a valid "
 			    "id: %g", name, d);
 		*out = (int64_t)d;
 		return 0;
@@ -376,7 +356,7 @@ lookup(const cJSON *obj, const char *key, const cJSON **v, char **errp)
 {
 	*v = NULL;
 	if (!cJSON_IsObject(obj))
-		return fail(errp, EINVAL, "cannot read field '%s': the "
+		return error_setf(errp, EINVAL, "cannot read field '%s': the "
 		    "message is not an object", key);
 	*v = cJSON_GetObjectItemCaseSensitive(obj, key);
 	return 0;

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "loop.h"
 #include "path.h"
 #include "proc.h"
 #include "xalloc.h"
@@ -28,41 +29,13 @@ extern char **environ;
 #define PROC_HIGH_FD 10
 
 static int
-fail(char **errp, int errnum, const char *fmt, ...) PRINTF_LIKE(3, 4);
-
-static int
-fail(char **errp, int errnum, const char *fmt, ...)
-{
-	struct buf b = BUF_INIT;
-	va_list ap;
-
-	if (errp) {
-		va_start(ap, fmt);
-		buf_vaddf(&b, fmt, ap);
-		va_end(ap);
-		*errp = buf_detach(&b, NULL);
-	}
-	errno = errnum;
-	return -1;
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int
 remaining(int64_t deadline)
 {
 	int64_t left;
 
 	if (deadline < 0)
 		return -1;
-	left = deadline - now_ms();
+	left = deadline - loop_now_ms();
 	return left < 0 ? 0 : (int)left;
 }
 
@@ -212,26 +185,26 @@ child_fds_open(struct child_fds *f, const struct proc_spawn *s, char **errp)
 	f->inherited = env_ready_fd();
 	f->null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (f->null < 0)
-		return fail(errp, errno, "cannot open '/dev/null': %s",
+		return error_setf(errp, errno, "cannot open '/dev/null': %s",
 		    strerror(errno));
 	if (s->log_path && (f->log = open_log(s->log_path)) < 0)
-		return fail(errp, errno, "cannot open '%s': %s", s->log_path,
+		return error_setf(errp, errno, "cannot open '%s': %s", s->log_path,
 		    strerror(errno));
 	if (s->ready) {
 		if (pipe2(p, O_CLOEXEC) < 0)
-			return fail(errp, errno, "cannot create a pipe: %s",
+			return error_setf(errp, errno, "cannot create a pipe: %s",
 			    strerror(errno));
 		f->ready_rd = p[0];
 		f->ready_wr = p[1];
 	}
 	if (pipe2(p, O_CLOEXEC) < 0)
-		return fail(errp, errno, "cannot create a pipe: %s",
+		return error_setf(errp, errno, "cannot create a pipe: %s",
 		    strerror(errno));
 	f->err_rd = p[0];
 	f->err_wr = p[1];
 	if (move_high(&f->null) < 0 || move_high(&f->log) < 0 ||
 	    move_high(&f->ready_wr) < 0)
-		return fail(errp, errno, "cannot move a file descriptor: %s",
+		return error_setf(errp, errno, "cannot move a file descriptor: %s",
 		    strerror(errno));
 	return 0;
 }
@@ -281,7 +254,7 @@ proc_spawn(const struct proc_spawn *s, int *ready_fd, char **errp)
 	int err;
 
 	if (!s->argv || !s->argv[0])
-		return fail(errp, EINVAL, "nothing to run");
+		return error_setf(errp, EINVAL, "nothing to run");
 	if (child_fds_open(&f, s, errp) < 0) {
 		err = errno;
 		child_fds_close(&f);
@@ -299,13 +272,13 @@ proc_spawn(const struct proc_spawn *s, int *ready_fd, char **errp)
 	close_fd(&f.ready_wr);
 	if (pid < 0) {
 		child_fds_close(&f);
-		return fail(errp, err, "cannot fork: %s", strerror(err));
+		return error_setf(errp, err, "cannot fork: %s", strerror(err));
 	}
 	err = exec_error(f.err_rd);
 	if (err) {
 		waitpid(pid, NULL, 0);
 		child_fds_close(&f);
-		return fail(errp, err, "cannot run '%s': %s", s->argv[0],
+		return error_setf(errp, err, "cannot run '%s': %s", s->argv[0],
 		    strerror(err));
 	}
 	if (ready_fd) {
@@ -354,9 +327,9 @@ report_exit(int status, char **errp)
 	char *why;
 
 	if (status == -1)
-		return fail(errp, ECHILD, "exited before it was ready");
+		return error_setf(errp, ECHILD, "exited before it was ready");
 	why = proc_status_str(status);
-	fail(errp, ECHILD, "%s before it was ready", why);
+	error_setf(errp, ECHILD, "%s before it was ready", why);
 	free(why);
 	return -1;
 }
@@ -407,7 +380,7 @@ wait_exit(pid_t pid, int pidfd, int64_t deadline, int *status)
 static int
 wait_ready(pid_t pid, int fd, int pidfd, int timeout_ms, char **errp)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : loop_now_ms() + timeout_ms;
 	struct pollfd p[2] = {
 		{ .fd = fd, .events = POLLIN },
 		{ .fd = pidfd, .events = POLLIN },
@@ -420,7 +393,7 @@ wait_ready(pid_t pid, int fd, int pidfd, int timeout_ms, char **errp)
 			wait = 20;
 		r = poll(p, pidfd >= 0 ? 2 : 1, wait);
 		if (r < 0 && errno != EINTR)
-			return fail(errp, errno, "cannot wait: %s",
+			return error_setf(errp, errno, "cannot wait: %s",
 			    strerror(errno));
 		if (r > 0 && p[0].revents) {
 			r = read_ready(fd);
@@ -432,16 +405,16 @@ wait_ready(pid_t pid, int fd, int pidfd, int timeout_ms, char **errp)
 		if ((pidfd < 0 || p[1].revents) && exited(pid, &status))
 			return report_exit(status, errp);
 		if (!remaining(deadline))
-			return fail(errp, ETIMEDOUT, "did not become ready "
+			return error_setf(errp, ETIMEDOUT, "did not become ready "
 			    "within %d ms", timeout_ms);
 	}
 	/* End of file: normally the child is exiting. */
 	wait = remaining(deadline);
 	if (wait < 0 || wait > PROC_EXIT_GRACE_MS)
 		wait = PROC_EXIT_GRACE_MS;
-	if (wait_exit(pid, pidfd, now_ms() + wait, &status))
+	if (wait_exit(pid, pidfd, loop_now_ms() + wait, &status))
 		return report_exit(status, errp);
-	return fail(errp, EPROTO, "closed its readiness fd without "
+	return error_setf(errp, EPROTO, "closed its readiness fd without "
 	    "signalling ready");
 }
 
@@ -619,7 +592,7 @@ proc_daemonize(const char *log_path, int *ready_fd, char **errp)
 		waitpid(pid, NULL, 0);
 	if (daemon < 0) {
 		child_fds_close(&f);
-		return fail(errp, pid < 0 ? err : ECHILD, "cannot detach: %s",
+		return error_setf(errp, pid < 0 ? err : ECHILD, "cannot detach: %s",
 		    pid < 0 ? strerror(err) : "the intermediate process "
 		    "failed");
 	}
