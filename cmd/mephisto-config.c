@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,9 @@ static const struct command commands[] = {
 	  "key is not set.\n" },
 	{ "set", cmd_set, "s", 2, 2, "set [--string] SECTION.KEY VALUE",
 	  "Set SECTION.KEY to VALUE, creating the file and the section if\n"
-	  "needed.  Other keys, their order and unknown sections are kept.\n"
+	  "needed.  Other keys, their order and unknown sections are kept;\n"
+	  "comments are not (the file is rewritten from its YAML; use edit\n"
+	  "to keep them).\n"
 	  "\n"
 	  "VALUE is stored as a number or boolean when every YAML reader\n"
 	  "reads it back as one: integers like 5 or -12, decimals like 0.5\n"
@@ -189,6 +192,22 @@ load_or_die(struct conf *c)
 		fail_with(err);
 		exit(1);
 	}
+}
+
+/* A malformed SECTION.KEY is a usage error: returns 0 or EXIT_USAGE. */
+static int
+check_key(const char *key)
+{
+	char *section, *name, *err = NULL;
+
+	if (conf_split_key(key, &section, &name, &err) < 0) {
+		usage_error(NULL, "%s", err);
+		free(err);
+		return EXIT_USAGE;
+	}
+	free(section);
+	free(name);
+	return 0;
 }
 
 /* Printing values */
@@ -306,16 +325,10 @@ cmd_get(int argc, char **argv, const struct flags *f)
 {
 	struct conf c = CONF_INIT;
 	const struct yml_node *v;
-	char *section, *name, *err = NULL;
 	int ret = 0;
 
-	if (conf_split_key(argv[0], &section, &name, &err) < 0) {
-		usage_error(NULL, "%s", err);
-		free(err);
+	if (check_key(argv[0]))
 		return EXIT_USAGE;
-	}
-	free(section);
-	free(name);
 	load_or_die(&c);
 	v = conf_get(&c, argv[0]);
 	if (v)
@@ -333,6 +346,8 @@ cmd_set(int argc, char **argv, const struct flags *f)
 	enum yml_style style = YML_DOUBLE_QUOTED;
 	char *err = NULL;
 
+	if (check_key(argv[0]))
+		return EXIT_USAGE;
 	if (!f->string && yml_plain_is_canonical(value))
 		style = YML_PLAIN;
 	if (conf_set(NULL, argv[0], value, style, &err) < 0)
@@ -344,8 +359,11 @@ static int
 cmd_unset(int argc, char **argv, const struct flags *f)
 {
 	char *err = NULL;
-	int ret = conf_unset(NULL, argv[0], &err);
+	int ret;
 
+	if (check_key(argv[0]))
+		return EXIT_USAGE;
+	ret = conf_unset(NULL, argv[0], &err);
 	if (ret < 0)
 		return fail_with(err);
 	if (!ret) {
@@ -409,14 +427,18 @@ cmd_init(int argc, char **argv, const struct flags *f)
 
 /* Edit */
 
-/* Run the user's editor on FILE; returns 0 when it exited with 0. */
+/*
+ * Run the user's editor on FILE; returns 0 when it exited with 0.  While
+ * it runs, Ctrl-C and Ctrl-\ are the editor's business, not ours.
+ */
 static int
 run_editor(const char *file)
 {
 	const char *editor = getenv("VISUAL");
+	struct sigaction ign, old_int, old_quit;
 	char *script;
 	pid_t pid;
-	int status;
+	int status, ret;
 
 	if (!editor || !*editor)
 		editor = getenv("EDITOR");
@@ -429,13 +451,22 @@ run_editor(const char *file)
 		return error_errno("cannot run editor '%s'", editor);
 	}
 	if (pid == 0) {
-		execl("/bin/sh", "sh", "-c", script, editor, file, (char *)NULL);
+		execl("/bin/sh", "sh", "-c", script, editor, file,
+		    (char *)NULL);
 		_exit(127);
 	}
 	free(script);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return error_errno("cannot wait for editor '%s'", editor);
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGINT, &ign, &old_int);
+	sigaction(SIGQUIT, &ign, &old_quit);
+	while ((ret = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+		;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGQUIT, &old_quit, NULL);
+	if (ret < 0)
+		return error_errno("cannot wait for editor '%s'", editor);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	if (WIFEXITED(status))
@@ -587,15 +618,6 @@ run_command(const struct command *cmd, int argc, char **argv)
 static int
 run_key_form(int argc, char **argv)
 {
-	char *section, *name, *err = NULL;
-
-	if (conf_split_key(argv[0], &section, &name, &err) < 0) {
-		usage_error(NULL, "%s", err);
-		free(err);
-		return EXIT_USAGE;
-	}
-	free(section);
-	free(name);
 	if (argc == 1)
 		return cmd_get(argc, argv, &(struct flags){ 0, 0 });
 	if (argc == 2)

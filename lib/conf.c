@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -316,6 +317,38 @@ out:
 	return fd;
 }
 
+/*
+ * Remove "<FILE>.tmp.XXXXXX" files left by writers that died before their
+ * rename.  Only writers holding the lock create them, so while we hold it
+ * any that exist are stale.
+ */
+static void
+remove_stale_temps(const char *file)
+{
+	char *dir = dir_of(file), *prefix, *p;
+	const char *base = strrchr(file, '/');
+	struct dirent *de;
+	size_t plen;
+	DIR *d;
+
+	base = base ? base + 1 : file;
+	prefix = xasprintf("%s.tmp.", base);
+	plen = strlen(prefix);
+	d = opendir(dir);
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, prefix, plen) ||
+		    strlen(de->d_name) != plen + 6)
+			continue;
+		p = path_join(dir, de->d_name);
+		unlink(p);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(prefix);
+	free(dir);
+}
+
 /* See MEPHISTO_TEST_PAUSE_WRITE in conf.h. */
 static void
 test_pause(void)
@@ -342,6 +375,7 @@ write_file(const char *file, const char *text, size_t len, char **errp)
 
 	if (stat(file, &st) == 0)
 		mode = st.st_mode & 07777;
+	remove_stale_temps(file);
 	test_pause();
 	if (path_write_atomic(file, text, len, mode) < 0)
 		return fail(errp, xasprintf("cannot write '%s': %s", file,

@@ -31,7 +31,8 @@
  * the file under the lock, apply their change and replace the file with
  * path_write_atomic(), so concurrent writers never lose each other's
  * changes and a writer killed at any moment leaves the old file or the new
- * one, never a part (at worst a stray "<file>.tmp.XXXXXX").  A symlinked
+ * one, never a part (at worst a stray "<file>.tmp.XXXXXX", which the next
+ * writer removes).  A symlinked
  * config file is written through to its target.  New files are created
  * 0600 in a 0700 folder; an existing file keeps its mode.  Rewriting a
  * file from the tree drops its comments (conf_replace writes text as

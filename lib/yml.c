@@ -318,12 +318,14 @@ load_pair(struct loader *l, struct yml_node *map, yaml_event_t *kev,
 	if (old) {
 		yaml_mark_t m = { 0, key->line - 1, key->col - 1 };
 
-		load_error(l, &m, "duplicate key '%s' (first at line %u, column %u)",
+		load_error(l, &m,
+		    "duplicate key '%s' (first at line %u, column %u)",
 		    key->text, old->key->line, old->key->col);
 		yml_free(key);
 		return -1;
 	}
-	if (next_event(l, &ev) < 0 || load_node(l, &ev, depth + 1, &value) < 0) {
+	if (next_event(l, &ev) < 0 ||
+	    load_node(l, &ev, depth + 1, &value) < 0) {
 		yml_free(key);
 		return -1;
 	}
@@ -751,8 +753,7 @@ looks_numeric_11(const char *s)
 int
 yml_plain_is_string(const char *s)
 {
-	static const char *const words_11[] = { "y", "Y", "n", "N", "<<",
-		"=", NULL };
+	static const char *const words_11[] = { "<<", "=", NULL };
 
 	if (yml_plain_kind(s) != YML_KIND_STRING)
 		return 0;
@@ -930,9 +931,11 @@ emit(struct saver *s, yaml_event_t *ev, int ok)
 }
 
 /*
- * A plain scalar is emitted as plain when libyaml allows it; a string is
- * emitted plain only when that reads back as the same string, otherwise
- * libyaml picks single or double quotes.  Block styles are kept.
+ * A plain scalar is emitted plain when libyaml allows it.  A string is
+ * emitted plain only when that reads back as the same string; otherwise
+ * libyaml quotes it, single quotes unless it needs escapes.  Block
+ * styles are kept, and other multi-line strings are double-quoted (one
+ * line, "\n" escapes) rather than folded over several lines.
  */
 static int
 emit_scalar(struct saver *s, const struct yml_node *n)
@@ -948,12 +951,15 @@ emit_scalar(struct saver *s, const struct yml_node *n)
 	}
 	if (n->style == YML_PLAIN)
 		style = YAML_PLAIN_SCALAR_STYLE;
-	else if (!yml_plain_is_string(n->text))
-		plain_implicit = 0;
-	else if (n->style == YML_LITERAL)
-		style = YAML_LITERAL_SCALAR_STYLE;
-	else if (n->style == YML_FOLDED)
-		style = YAML_FOLDED_SCALAR_STYLE;
+	else {
+		plain_implicit = yml_plain_is_string(n->text);
+		if (n->style == YML_LITERAL)
+			style = YAML_LITERAL_SCALAR_STYLE;
+		else if (n->style == YML_FOLDED)
+			style = YAML_FOLDED_SCALAR_STYLE;
+		else if (strchr(n->text, '\n'))
+			style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+	}
 	return emit(s, &ev, yaml_scalar_event_initialize(&ev, NULL, NULL,
 	    (yaml_char_t *)n->text, (int)len, plain_implicit, 1, style));
 }

@@ -178,8 +178,9 @@ enum yml_kind yml_plain_kind(const char *text);
  * Whether TEXT written plain reads back as the same string in both YAML
  * 1.1 and 1.2 readers: false for everything yml_plain_kind() does not
  * call a string, and also for 1.1-only readings (010 as octal, 1_000,
- * 0b101, 1:30, y/n, dates, "<<").  The emitter quotes a string when this
- * is false.
+ * 0b101, 1:30, dates, "<<").  The one-letter booleans y and n of the 1.1
+ * spec are left plain, as PyYAML and libyaml-based readers take them for
+ * strings.  The emitter quotes a string when this is false.
  */
 int yml_plain_is_string(const char *text);
 

@@ -194,7 +194,7 @@ unit_kinds(void)
 		{ "0b101", YML_KIND_STRING, 0, 0 },
 		{ "1:30", YML_KIND_STRING, 0, 0 },
 		{ "2024-01-31", YML_KIND_STRING, 0, 0 },
-		{ "y", YML_KIND_STRING, 0, 0 },
+		{ "y", YML_KIND_STRING, 1, 0 },
 		{ "<<", YML_KIND_STRING, 0, 0 },
 		{ "1.2.3", YML_KIND_STRING, 0, 0 },
 		{ "10 apples", YML_KIND_STRING, 1, 0 },
