@@ -87,7 +87,7 @@ Try 'mephisto-io --help' for more information."
 
 @test "io: starts without a pool and keeps trying to reach it" {
 	start_io
-	io_log_has "cannot connect to the pool at '$RUN_DIR/pool.sock'"
+	io_log_has "cannot connect to '$RUN_DIR/pool.sock': no such socket (the daemon is not running); will keep trying"
 	start_fakepool
 	wait_for 10 io_connected
 	wait_for 5 io_log_has "connected to the pool"

@@ -15,16 +15,16 @@ still_serving() {
 	start_io_with_pool
 	post_json /request_agent '{"provider_data": '
 	assert_equal "$code" 400
-	assert_equal "$body" '{"error":"malformed JSON","retryable":false}'
+	assert_equal "$body" '{"error":"bad JSON body: invalid JSON at offset 17","retryable":false}'
 	post_json /submit_task '{"USED_AGENT_ID": "1"} trailing'
 	assert_equal "$code" 400
-	assert_equal "$(json .error)" "malformed JSON (bytes after the value)"
+	assert_equal "$(json .error)" "bad JSON body: unexpected data after the JSON value at offset 23"
 	post_json /submit_task '[1, 2]'
 	assert_equal "$code" 400
-	assert_equal "$(json .error)" "expected a JSON object"
+	assert_equal "$(json .error)" "the request body must be a JSON object"
 	post_json /log_error ''
 	assert_equal "$code" 400
-	assert_equal "$(json .error)" "the body is empty (expected a JSON object)"
+	assert_equal "$(json .error)" "bad JSON body: empty message"
 	still_serving
 	run ! pool_got submit_unit
 }
@@ -33,30 +33,30 @@ still_serving() {
 	start_io_with_pool
 	post_json /request_agent '{"provider_data": "x"}'
 	assert_equal "$code" 400
-	assert_equal "$(json .error)" "provider_data must be an object"
+	assert_equal "$(json .error)" "field 'provider_data' must be an object, not a string"
 	post_json /request_agent '{}'
-	assert_equal "$(json .error)" "provider_data is missing"
+	assert_equal "$(json .error)" "field 'provider_data' is missing"
 	post_json /submit_task '{"USED_AGENT_ID": 5, "final_data": {}}'
 	assert_equal "$code" 400
-	assert_equal "$(json .error)" "USED_AGENT_ID must be a string"
+	assert_equal "$(json .error)" "field 'USED_AGENT_ID' must be a string, not a number"
 	post_json /submit_task '{"final_data": {}}'
-	assert_equal "$(json .error)" "USED_AGENT_ID is missing"
+	assert_equal "$(json .error)" "field 'USED_AGENT_ID' is missing"
 	post_json /submit_task '{"USED_AGENT_ID": "../../etc", "final_data": {}}'
 	assert_equal "$code" 400
-	assert_equal "$(json .error)" "USED_AGENT_ID is not a valid agent id"
+	assert_equal "$(json .error)" "field 'USED_AGENT_ID' is not a valid agent id"
 	post_json /submit_task '{"USED_AGENT_ID": "1", "final_data": [1]}'
-	assert_equal "$(json .error)" "final_data must be an object"
+	assert_equal "$(json .error)" "field 'final_data' must be an object, not an array"
 	post_json /submit_task '{"USED_AGENT_ID": "1", "final_string_data": "{x"}'
-	assert_equal "$(json .error)" "final_string_data must be JSON text of an object"
+	assert_equal "$(json .error)" "field 'final_string_data' must be JSON text of an object"
 	post_json /submit_task '{"USED_AGENT_ID": "1"}'
-	assert_equal "$(json .error)" "final_data is missing"
+	assert_equal "$(json .error)" "field 'final_data' is missing"
 	post_json /submit_metadata '{"USED_AGENT_ID": "1", "metadata": 3}'
-	assert_equal "$(json .error)" "metadata must be an object"
+	assert_equal "$(json .error)" "field 'metadata' must be an object, not a number"
 	post_json /submit_onboarding '{"provider_data": {"USED_AGENT_ID": "o",
 	    "onboarding_data": "x"}}'
-	assert_equal "$(json .error)" "onboarding_data must be an object"
+	assert_equal "$(json .error)" "field 'onboarding_data' must be an object, not a string"
 	post_json /log_error '{"USED_AGENT_ID": "1", "error_data": 7}'
-	assert_equal "$(json .error)" "error_data must be an object"
+	assert_equal "$(json .error)" "field 'error_data' must be an object, not a number"
 	still_serving
 	run ! pool_got submit_unit
 	run ! pool_got register_agent

@@ -129,14 +129,14 @@ x.txt"
 	http POST /submit_task -F 'USED_AGENT_ID=../../x' -F 'final_string_data={}' \
 		-F "f1=@$BATS_TEST_TMPDIR/a.txt"
 	assert_equal "$code" 400
-	assert_equal "$(json .error)" "USED_AGENT_ID is not a valid agent id"
+	assert_equal "$(json .error)" "field 'USED_AGENT_ID' is not a valid agent id"
 	http POST /submit_task -F 'final_string_data={}' -F "f1=@$BATS_TEST_TMPDIR/a.txt"
 	assert_equal "$code" 400
-	assert_equal "$(json .error)" "USED_AGENT_ID is missing"
+	assert_equal "$(json .error)" "field 'USED_AGENT_ID' is missing"
 	http POST /submit_task -F USED_AGENT_ID=1001 -F 'final_string_data=nope' \
 		-F "f1=@$BATS_TEST_TMPDIR/a.txt"
 	assert_equal "$code" 400
-	assert_equal "$(json .error)" "final_string_data must be JSON text of an object"
+	assert_equal "$(json .error)" "field 'final_string_data' must be JSON text of an object"
 	assert_equal "$(files_written)" ""
 	run ! pool_got submit_unit
 }

@@ -104,7 +104,9 @@ ms() {
 @test "io pool: a pool speaking another protocol version is refused" {
 	start_fakepool --version 99
 	start_io
-	wait_for 5 io_log_has "the pool speaks protocol version 99, io speaks 1"
+	wait_for 5 io_log_has "the pool refused the connection: protocol version mismatch: mephisto-pool speaks version 99, mephisto-io speaks version 1"
+	# and the pool is told why
+	wait_for 5 grep -q 'protocol version mismatch' "$POOL_LOG"
 	post_json /request_agent '{"provider_data": {}}'
 	assert_equal "$code" 503
 	assert_equal "$(json .retryable)" true
@@ -118,7 +120,8 @@ ms() {
 	push '{"packet_type": "agent_details", "request_id": "nobody", "data": {}}'
 	push '{"packet_type": "update_status", "subject_id": "9", "data": {"status": 3}}'
 	wait_for 5 io_log_has "unknown type 'mystery'"
-	io_log_has "ignored a packet from the pool: malformed JSON"
+	io_log_has "ignored a packet from the pool: invalid JSON at offset 0"
+	io_log_has "ignored a packet from the pool: field 'packet_type' must be a string, not a number"
 	post_json /request_agent '{"provider_data": {"worker_name": "a"}}'
 	assert_equal "$code" 200
 }

@@ -181,10 +181,12 @@ statuses() {
 		'send:{"packet_type": "heartbeat", "subject_id": "1"}' recv:1
 	assert_equal "${#lines[@]}" 1
 	assert_equal "$(jq -r .packet_type <<<"${lines[0]}")" heartbeat
-	io_log_has "ignored a packet from a browser: malformed JSON"
-	io_log_has "ignored a packet from a browser: packet_type must be a string"
-	io_log_has "ignored a packet from a browser: subject_id must be a string"
-	io_log_has "ignored a packet from a browser: data must be an object"
+	io_log_has "ignored a packet from a browser: invalid JSON at offset 2"
+	io_log_has "ignored a packet from a browser: field 'packet' must be an object, not an array"
+	io_log_has "ignored a packet from a browser: field 'packet_type' must be a string, not a number"
+	io_log_has "ignored a packet from a browser: field 'subject_id' must be a string, not a number"
+	io_log_has "ignored a packet from a browser: field 'subject_id' is missing"
+	io_log_has "ignored a packet from a browser: field 'data' must be an object, not a number"
 	io_log_has "ignored a packet of unknown type 'mystery' from a browser"
 	io_log_has "ignored a binary message from a browser"
 	http GET /is_alive

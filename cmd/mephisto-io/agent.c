@@ -4,7 +4,6 @@
  * past the heartbeat deadline or closed for long enough, and when it comes
  * back (DESIGN.md section 6, "liveness is pushed").
  */
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,18 +117,28 @@ agent_socket_lost(struct io *io, struct session *c)
 	log_debug("socket of agent %s closed", a->id);
 }
 
+/* Send return_statuses with the map DATA; 0 if it was sent. */
+static int
+send_statuses(struct io *io, cJSON *data)
+{
+	struct msg_packet p = MSG_PACKET_INIT;
+
+	p.packet_type = PT_RETURN_STATUSES;
+	p.subject_id = PROTO_SYSTEM_SUBJECT;
+	p.data = data;
+	return pool_send(io, &p);
+}
+
 /* Tell the pool about one agent's status; 0 if it was sent. */
 static int
 report(struct io *io, const char *id, const char *status)
 {
-	cJSON *data = cJSON_CreateObject();
-	cJSON *p;
+	cJSON *data = msg_new_object();
 	int r;
 
-	cJSON_AddStringToObject(data, id, status);
-	p = pkt_new(PT_RETURN_STATUSES, PROTO_SYSTEM_SUBJECT, data);
-	r = pool_send(io, p);
-	cJSON_Delete(p);
+	msg_set_str(data, id, status);
+	r = send_statuses(io, data);
+	msg_free(data);
 	return r;
 }
 
@@ -164,7 +173,6 @@ struct sweep {
 	struct io *io;
 	int64_t now;
 	cJSON *gone;		/* agents to report, or NULL */
-	size_t ngone;
 };
 
 /* Is A's socket silent or lost past its deadline? */
@@ -187,9 +195,8 @@ sweep_one(struct smap_entry *e, void *arg)
 
 	if (is_gone(sw->io, a, sw->now)) {
 		if (!sw->gone)
-			sw->gone = cJSON_CreateObject();
-		cJSON_AddStringToObject(sw->gone, a->id, "disconnect");
-		sw->ngone++;
+			sw->gone = msg_new_object();
+		msg_set_str(sw->gone, a->id, "disconnect");
 		return;
 	}
 	if (!a->conn && sw->now - a->touched_us >
@@ -205,7 +212,7 @@ mark_reported(struct smap_entry *e, void *arg)
 	struct sweep *sw = arg;
 	struct agent *a = (struct agent *)e;
 
-	if (cJSON_GetObjectItemCaseSensitive(sw->gone, a->id)) {
+	if (msg_has(sw->gone, a->id)) {
 		a->reported = 1;
 		log_info("agent %s disconnected (%s)", a->id,
 		    a->conn ? "socket silent" : "socket closed");
@@ -215,21 +222,15 @@ mark_reported(struct smap_entry *e, void *arg)
 void
 agent_sweep(struct io *io)
 {
-	struct sweep sw = { io, now_us(), NULL, 0 };
-	cJSON *p;
+	struct sweep sw = { io, now_us(), NULL };
 
 	smap_each(&io->agents, sweep_one, &sw);
 	if (!sw.gone)
 		return;
-	if (!pool_is_ready(io)) {
-		/* Try again on a later sweep, once the pool is back. */
-		cJSON_Delete(sw.gone);
-		return;
-	}
-	p = pkt_new(PT_RETURN_STATUSES, PROTO_SYSTEM_SUBJECT, sw.gone);
-	if (!pool_send(io, p))
+	/* If the pool is away, a later sweep tries again. */
+	if (!send_statuses(io, sw.gone))
 		smap_each(&io->agents, mark_reported, &sw);
-	cJSON_Delete(p);
+	msg_free(sw.gone);
 }
 
 static void
@@ -254,7 +255,7 @@ recheck_one(struct smap_entry *e, void *arg)
 void
 agent_report_all(struct io *io)
 {
-	struct sweep sw = { io, now_us(), NULL, 0 };
+	struct sweep sw = { io, now_us(), NULL };
 
 	smap_each(&io->agents, recheck_one, &sw);
 	agent_sweep(io);

@@ -10,7 +10,6 @@
  * static files.  A request refused before its body was read is answered
  * at once and its connection closed.
  */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -105,7 +104,7 @@ req_new(struct session *s)
 	for (i = 0; i < F_COUNT; i++)
 		buf_init(&r->fields[i]);
 	r->field = F_NONE;
-	r->t_in = now_epoch();
+	r->t_in = msg_now();
 	s->req = r;
 	return r;
 }
@@ -155,12 +154,21 @@ reply(struct session *s, int status, const char *body, size_t len)
 static void
 reply_json(struct session *s, int status, const cJSON *o)
 {
-	char *text = cJSON_PrintUnformatted(o);
+	struct buf b = BUF_INIT;
 
-	if (!text)
-		die("out of memory");
-	reply(s, status, text, strlen(text));
-	cJSON_free(text);
+	msg_print(o, &b);
+	reply(s, status, b.buf, b.len);
+	buf_release(&b);
+}
+
+/* Answer with packet P (its envelope and data) as the body. */
+static void
+reply_packet(struct session *s, const struct msg_packet *p)
+{
+	struct frame *f = frame_packet(p);
+
+	reply(s, 200, (const char *)f->data + LWS_PRE, f->len);
+	free(f);
 }
 
 static void
@@ -171,6 +179,14 @@ reply_error(struct session *s, int status, const char *msg, int retryable)
 
 	reply(s, status, body, len);
 	free(body);
+}
+
+/* reply_error() with a message ERR to free. */
+static void
+reply_error_free(struct session *s, int status, char *err)
+{
+	reply_error(s, status, err ? err : "bad request", 0);
+	free(err);
 }
 
 /* Refuse a request whose body has not been read: answer, then close. */
@@ -247,52 +263,53 @@ id_valid(const char *id)
 }
 
 /*
- * The agent id of a request: string USED_AGENT_ID of O.  Returns it, or
- * NULL after answering 400.  With OPTIONAL, a missing or null id gives
- * "" (no agent).
+ * The agent id of a request: string USED_AGENT_ID of O.  Returns it
+ * (borrowed from O), or NULL after answering 400.  With OPTIONAL, a
+ * missing or null id gives "" (no agent).
  */
 static const char *
 used_agent_id(struct session *s, const cJSON *o, int optional)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "USED_AGENT_ID");
+	const char *id = NULL;
+	char *err = NULL;
 
-	if (optional && (!v || cJSON_IsNull(v)))
-		return "";
-	if (!v) {
-		reply_error(s, 400, "USED_AGENT_ID is missing", 0);
+	if (optional ? msg_opt_str(o, "USED_AGENT_ID", "", &id, &err) :
+	    msg_get_str(o, "USED_AGENT_ID", &id, &err)) {
+		reply_error_free(s, 400, err);
 		return NULL;
 	}
-	if (!cJSON_IsString(v)) {
-		reply_error(s, 400, "USED_AGENT_ID must be a string", 0);
+	if (*id && !id_valid(id)) {
+		reply_error(s, 400, "field 'USED_AGENT_ID' is not a valid "
+		    "agent id", 0);
 		return NULL;
 	}
-	if (!id_valid(v->valuestring)) {
-		reply_error(s, 400, "USED_AGENT_ID is not a valid agent id", 0);
+	if (!*id && !optional) {
+		reply_error(s, 400, "field 'USED_AGENT_ID' is empty", 0);
 		return NULL;
 	}
-	return v->valuestring;
+	return id;
 }
 
-/* Copy the request's client_timestamp and io's receipt time onto PKT. */
+/* Copy the request's client_timestamp and io's receipt time onto P. */
 static void
-stamp(struct http_req *r, const cJSON *body, cJSON *pkt)
+stamp(struct http_req *r, const cJSON *body, struct msg_packet *p)
 {
-	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(body,
-	    "client_timestamp");
+	double ts = 0;
 
-	if (cJSON_IsNumber(ts))
-		json_set_num(pkt, "client_timestamp", ts->valuedouble);
-	json_set_num(pkt, "router_incoming_timestamp", r->t_in);
+	if (msg_opt_double(body, "client_timestamp", 0, &ts, NULL))
+		ts = 0;
+	p->client_timestamp = ts;
+	p->router_incoming_timestamp = r->t_in;
 }
 
-/* Send PKT as a request answered through FN; answers 503 if it cannot. */
+/* Send P as a request answered through FN; answers 503 if it cannot. */
 static int
-ask_pool(struct io *io, struct session *s, cJSON *pkt, unsigned flags,
-    pending_fn *fn)
+ask_pool(struct io *io, struct session *s, struct msg_packet *p,
+    unsigned flags, pending_fn *fn)
 {
 	struct http_req *r = s->req;
 
-	r->pending = pool_request(io, pkt, flags, fn, s);
+	r->pending = pool_request(io, p, flags, fn, s);
 	if (!r->pending) {
 		reply_unreachable(s);
 		return -1;
@@ -309,78 +326,73 @@ ask_pool(struct io *io, struct session *s, cJSON *pkt, unsigned flags,
  * reply was not the expected EXPECT packet).
  */
 static int
-reply_failure(struct session *s, cJSON *reply, const char *err,
+reply_failure(struct session *s, struct msg_packet *rep, const char *err,
     const char *expect)
 {
-	const cJSON *data, *v;
-	const char *msg;
-	int retryable;
+	char *msg = NULL;
+	int retryable = 0;
 
-	if (!reply) {
+	if (!rep) {
 		reply_error(s, 503, err, 1);
 		return 1;
 	}
-	if (!strcmp(pkt_type(reply), expect))
+	if (!strcmp(rep->packet_type, expect))
 		return 0;
-	if (strcmp(pkt_type(reply), PT_ERROR)) {
+	if (!msg_packet_error(rep, &msg, &retryable)) {
 		warn("the pool answered a request with '%.64s'",
-		    pkt_type(reply));
+		    rep->packet_type);
 		reply_error(s, 502, "unexpected answer from the task server",
 		    1);
 		return 1;
 	}
-	data = pkt_data(reply);
-	msg = data ? json_str(data, "error") : NULL;
-	v = data ? cJSON_GetObjectItemCaseSensitive(data, "retryable") : NULL;
-	retryable = cJSON_IsTrue(v);
-	reply_error(s, retryable ? 503 : 400, msg ? msg : "request refused",
-	    retryable);
+	reply_error(s, retryable ? 503 : 400, msg, retryable);
+	free(msg);
 	return 1;
 }
 
 static void
-on_agent_details(struct io *io, void *arg, cJSON *rep, const char *err,
-    int retryable)
+on_agent_details(struct io *io, void *arg, struct msg_packet *rep,
+    const char *err)
 {
 	struct session *s = arg;
-	const cJSON *data;
-	const char *agent_id;
+	const char *agent_id = NULL;
 
 	s->req->pending = NULL;
 	if (reply_failure(s, rep, err, PT_AGENT_DETAILS))
 		return;
-	data = pkt_data(rep);
-	agent_id = data ? json_str(data, "agent_id") : NULL;
-	if (agent_id && *agent_id)
+	if (!msg_opt_str(rep->data, "agent_id", NULL, &agent_id, NULL) &&
+	    agent_id && *agent_id)
 		agent_get(io, agent_id);
-	cJSON_DeleteItemFromObjectCaseSensitive(rep, "request_id");
-	json_set_num(rep, "router_outgoing_timestamp", now_epoch());
-	reply_json(s, 200, rep);
+	rep->request_id = NULL;
+	rep->router_outgoing_timestamp = msg_now();
+	reply_packet(s, rep);
 }
 
 /* Answer an ack: its data if it has a status, else DEFAULT_STATUS. */
 static void
-reply_ack(struct session *s, cJSON *rep, const char *default_status)
+reply_ack(struct session *s, struct msg_packet *rep,
+    const char *default_status)
 {
-	const cJSON *data = pkt_data(rep);
+	const char *status = NULL;
 	cJSON *o;
 
-	if (data && json_str(data, "status")) {
-		reply_json(s, 200, data);
+	if (!msg_opt_str(rep->data, "status", NULL, &status, NULL) && status) {
+		reply_json(s, 200, rep->data);
 		return;
 	}
-	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "status", default_status);
+	o = msg_new_object();
+	msg_set_str(o, "status", default_status);
 	reply_json(s, 200, o);
-	cJSON_Delete(o);
+	msg_free(o);
 }
 
 static void
-on_submit_ack(struct io *io, void *arg, cJSON *rep, const char *err,
-    int retryable)
+on_submit_ack(struct io *io, void *arg, struct msg_packet *rep,
+    const char *err)
 {
 	struct session *s = arg;
 	struct http_req *r = s->req;
+	struct agent *a;
 
 	r->pending = NULL;
 	if (!rep) {
@@ -393,10 +405,8 @@ on_submit_ack(struct io *io, void *arg, cJSON *rep, const char *err,
 		return;
 	r->keep_files = 1;
 	if (r->ep == EP_SUBMIT_TASK) {
-		struct agent *a = agent_find(io, pkt_subject(rep) ?
-		    pkt_subject(rep) : "");
-
-		if (a)
+		/* the original forgets a submitted agent */
+		if ((a = agent_find(io, rep->subject_id)))
 			agent_free(io, a);
 		reply_ack(s, rep, "Submitted!");
 	} else if (r->ep == EP_SUBMIT_METADATA) {
@@ -407,121 +417,112 @@ on_submit_ack(struct io *io, void *arg, cJSON *rep, const char *err,
 }
 
 static void
-do_request_agent(struct io *io, struct session *s, cJSON *body)
+do_request_agent(struct io *io, struct session *s, const cJSON *body)
 {
-	cJSON *pd = cJSON_GetObjectItemCaseSensitive(body, "provider_data");
-	cJSON *data, *pkt;
+	struct msg_packet p = MSG_PACKET_INIT;
+	const cJSON *pd;
+	char *err = NULL;
+	cJSON *data;
 
-	if (!pd) {
-		reply_error(s, 400, "provider_data is missing", 0);
+	if (msg_get_obj(body, "provider_data", &pd, &err)) {
+		reply_error_free(s, 400, err);
 		return;
 	}
-	if (!cJSON_IsObject(pd)) {
-		reply_error(s, 400, "provider_data must be an object", 0);
-		return;
-	}
-	data = cJSON_CreateObject();
-	cJSON_AddItemToObject(data, "provider_data",
-	    cJSON_DetachItemViaPointer(body, pd));
-	pkt = pkt_new(PT_REGISTER_AGENT, "", data);
-	stamp(s->req, body, pkt);
-	ask_pool(io, s, pkt, REQ_DATA_ID | REQ_SUBJECT_ID,
-	    on_agent_details);
-	cJSON_Delete(pkt);
+	data = msg_new_object();
+	msg_set(data, "provider_data", msg_dup(pd));
+	p.packet_type = PT_REGISTER_AGENT;
+	p.data = data;
+	stamp(s->req, body, &p);
+	ask_pool(io, s, &p, REQ_DATA_ID | REQ_SUBJECT_ID, on_agent_details);
+	msg_free(data);
 }
 
 static void
-do_submit_onboarding(struct io *io, struct session *s, cJSON *body)
+do_submit_onboarding(struct io *io, struct session *s, const cJSON *body)
 {
-	cJSON *pd = cJSON_GetObjectItemCaseSensitive(body, "provider_data");
-	const char *agent_id;
+	struct msg_packet p = MSG_PACKET_INIT;
+	const cJSON *pd, *od;
+	const char *id;
+	char *err = NULL, *agent_id;
 	struct agent *a;
-	cJSON *pkt, *od;
+	cJSON *data;
 
-	if (!cJSON_IsObject(pd)) {
-		reply_error(s, 400, pd ? "provider_data must be an object" :
-		    "provider_data is missing", 0);
+	if (msg_get_obj(body, "provider_data", &pd, &err) ||
+	    msg_opt_obj(pd, "onboarding_data", &od, &err)) {
+		reply_error_free(s, 400, err);
 		return;
 	}
-	if (!(agent_id = used_agent_id(s, pd, 0)))
+	if (!(id = used_agent_id(s, pd, 0)))
 		return;
-	od = cJSON_GetObjectItemCaseSensitive(pd, "onboarding_data");
-	if (od && !cJSON_IsObject(od) && !cJSON_IsNull(od)) {
-		reply_error(s, 400, "onboarding_data must be an object", 0);
-		return;
-	}
-	if (!od || cJSON_IsNull(od)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(pd, "onboarding_data");
-		cJSON_AddItemToObject(pd, "onboarding_data",
-		    cJSON_CreateObject());
-	}
-	pkt = pkt_new(PT_SUBMIT_ONBOARDING, agent_id,
-	    cJSON_DetachItemViaPointer(body, pd));
-	cJSON_DeleteItemFromObjectCaseSensitive(pkt_data(pkt),
-	    "USED_AGENT_ID");
-	stamp(s->req, body, pkt);
-	if (!ask_pool(io, s, pkt, REQ_DATA_ID, on_agent_details) &&
-	    (a = agent_find(io, pkt_subject(pkt))))
+	agent_id = xstrdup(id);
+	data = msg_dup(pd);
+	msg_remove(data, "USED_AGENT_ID");
+	if (!od)
+		msg_set_object(data, "onboarding_data");
+	p.packet_type = PT_SUBMIT_ONBOARDING;
+	p.subject_id = agent_id;
+	p.data = data;
+	stamp(s->req, body, &p);
+	/* the original forgets the onboarding agent once it submits */
+	if (!ask_pool(io, s, &p, REQ_DATA_ID, on_agent_details) &&
+	    (a = agent_find(io, agent_id)))
 		agent_free(io, a);
-	cJSON_Delete(pkt);
+	msg_free(data);
+	free(agent_id);
 }
 
 /*
- * The object a submission carries in KEY of BODY: an object, or JSON text
- * of one (multipart and urlencoded bodies send text).  Returns it detached
- * from BODY (caller owns it), or NULL after answering 400.
+ * The object a submission carries in KEY (or ALT_KEY) of BODY: an object,
+ * or JSON text of one (multipart and urlencoded bodies send text).
+ * Returns a copy (caller frees), or NULL after answering 400.
  */
 static cJSON *
-take_object(struct session *s, cJSON *body, const char *key,
+take_object(struct session *s, const cJSON *body, const char *key,
     const char *alt_key)
 {
-	cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
+	const cJSON *v = msg_get(body, key);
 	const char *used = key;
-	char msg[128];
+	char *err = NULL;
 	cJSON *o;
 
-	if (!v && alt_key) {
-		v = cJSON_GetObjectItemCaseSensitive(body, alt_key);
+	if (!msg_has(body, key) && alt_key && msg_has(body, alt_key)) {
+		v = msg_get(body, alt_key);
 		used = alt_key;
 	}
-	if (!v) {
-		snprintf(msg, sizeof(msg), "%s is missing", key);
-		reply_error(s, 400, msg, 0);
-		return NULL;
-	}
-	if (cJSON_IsObject(v))
-		return cJSON_DetachItemViaPointer(body, v);
 	if (cJSON_IsString(v)) {
-		o = cJSON_Parse(v->valuestring);
+		o = msg_parse(v->valuestring, strlen(v->valuestring), 0, NULL);
 		if (cJSON_IsObject(o))
 			return o;
-		cJSON_Delete(o);
-		snprintf(msg, sizeof(msg), "%s must be JSON text of an object",
-		    used);
-	} else {
-		snprintf(msg, sizeof(msg), "%s must be an object", used);
+		msg_free(o);
+		reply_error_free(s, 400, xasprintf("field '%s' must be JSON "
+		    "text of an object", used));
+		return NULL;
 	}
-	reply_error(s, 400, msg, 0);
-	return NULL;
+	if (msg_val_obj(v, used, &err)) {
+		reply_error_free(s, 400, err);
+		return NULL;
+	}
+	return msg_dup(v);
 }
 
 static void
-do_submit(struct io *io, struct session *s, cJSON *body)
+do_submit(struct io *io, struct session *s, const cJSON *body)
 {
+	struct msg_packet p = MSG_PACKET_INIT;
 	struct http_req *r = s->req;
-	const char *agent_id, *err, *type;
-	cJSON *data, *pkt;
+	const char *agent_id, *err;
+	cJSON *data;
 
 	if (!(agent_id = used_agent_id(s, body, r->ep == EP_LOG_ERROR)))
 		return;
 	if (r->ep == EP_SUBMIT_TASK) {
-		type = PT_SUBMIT_UNIT;
+		p.packet_type = PT_SUBMIT_UNIT;
 		data = take_object(s, body, "final_data", "final_string_data");
 	} else if (r->ep == EP_SUBMIT_METADATA) {
-		type = PT_SUBMIT_METADATA;
+		p.packet_type = PT_SUBMIT_METADATA;
 		data = take_object(s, body, "metadata", NULL);
 	} else {
-		type = PT_LOG_ERROR;
+		p.packet_type = PT_LOG_ERROR;
 		data = take_object(s, body, "error_data", NULL);
 	}
 	if (!data)
@@ -530,34 +531,34 @@ do_submit(struct io *io, struct session *s, cJSON *body)
 		agent_id = PROTO_SYSTEM_SUBJECT;
 	if (r->files.nr) {
 		if (upload_commit(io, &r->files, agent_id, &err)) {
-			cJSON_Delete(data);
+			msg_free(data);
 			reply_error(s, 500, err, 1);
 			return;
 		}
-		cJSON_DeleteItemFromObjectCaseSensitive(data, "files");
-		cJSON_AddItemToObject(data, "files", upload_json(&r->files));
+		msg_set(data, "files", upload_json(&r->files));
 	}
-	pkt = pkt_new(type, agent_id, data);
-	stamp(r, body, pkt);
-	ask_pool(io, s, pkt, 0, on_submit_ack);
-	cJSON_Delete(pkt);
+	p.subject_id = agent_id;
+	p.data = data;
+	stamp(r, body, &p);
+	ask_pool(io, s, &p, 0, on_submit_ack);
+	msg_free(data);
 }
 
 /* Decode %XX and '+' in place; returns the new length. */
 static size_t
 url_decode(char *s, size_t n)
 {
+	static const char hex[] = "0123456789abcdefABCDEF";
 	size_t i, o = 0;
 
 	for (i = 0; i < n; i++) {
 		if (s[i] == '+') {
 			s[o++] = ' ';
 		} else if (s[i] == '%' && i + 2 < n && s[i + 1] && s[i + 2] &&
-		    strchr("0123456789abcdefABCDEF", s[i + 1]) &&
-		    strchr("0123456789abcdefABCDEF", s[i + 2])) {
-			char hex[3] = { s[i + 1], s[i + 2], 0 };
+		    strchr(hex, s[i + 1]) && strchr(hex, s[i + 2])) {
+			char h[3] = { s[i + 1], s[i + 2], 0 };
 
-			s[o++] = (char)strtol(hex, NULL, 16);
+			s[o++] = (char)strtol(h, NULL, 16);
 			i += 2;
 		} else {
 			s[o++] = s[i];
@@ -570,7 +571,7 @@ url_decode(char *s, size_t n)
 static cJSON *
 parse_urlencoded(struct buf *b)
 {
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = msg_new_object();
 	char *p = b->buf, *end = b->buf + b->len;
 
 	while (p < end) {
@@ -585,10 +586,9 @@ parse_urlencoded(struct buf *b)
 		key = xstrndup(p, klen);
 		vlen = eq ? url_decode(eq + 1, (size_t)(amp - eq - 1)) : 0;
 		val = xstrndup(eq ? eq + 1 : "", vlen);
-		if (*key && strlen(val) == vlen) {
-			cJSON_DeleteItemFromObjectCaseSensitive(o, key);
-			cJSON_AddStringToObject(o, key, val);
-		}
+		/* keys and values with NUL bytes are dropped */
+		if (*key && strlen(key) == klen && strlen(val) == vlen)
+			msg_set_str(o, key, val);
 		free(key);
 		free(val);
 		p = amp + 1;
@@ -602,7 +602,8 @@ looks_like_json(const struct buf *b)
 {
 	size_t i = 0;
 
-	while (i < b->len && json_space(b->buf[i]))
+	while (i < b->len && (b->buf[i] == ' ' || b->buf[i] == '\t' ||
+	    b->buf[i] == '\r' || b->buf[i] == '\n'))
 		i++;
 	return i < b->len && b->buf[i] == '{';
 }
@@ -612,7 +613,7 @@ static cJSON *
 multipart_object(struct http_req *r)
 {
 	const char *const *names = field_names[r->ep == EP_SUBMIT_METADATA];
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = msg_new_object();
 	int i;
 
 	for (i = 0; i < F_COUNT; i++) {
@@ -622,19 +623,38 @@ multipart_object(struct http_req *r)
 		if (!b->alloc || memchr(b->buf, '\0', b->len))
 			continue;
 		if (i == F_TIMESTAMP)
-			cJSON_AddNumberToObject(o, names[i], strtod(b->buf,
-			    NULL));
+			msg_set_double(o, names[i], strtod(b->buf, NULL));
 		else
-			cJSON_AddStringToObject(o, names[i], b->buf);
+			msg_set_str(o, names[i], b->buf);
 	}
 	return o;
+}
+
+/* Parse a JSON request body; NULL after answering 400. */
+static cJSON *
+json_body(struct io *io, struct session *s)
+{
+	struct buf *b = &s->req->body;
+	char *err = NULL;
+	cJSON *v = msg_parse(b->buf, b->len, io->opt.max_body, &err);
+
+	if (!v) {
+		reply_error_free(s, 400, xasprintf("bad JSON body: %s", err));
+		free(err);
+		return NULL;
+	}
+	if (!cJSON_IsObject(v)) {
+		msg_free(v);
+		reply_error(s, 400, "the request body must be a JSON object", 0);
+		return NULL;
+	}
+	return v;
 }
 
 static void
 body_complete(struct io *io, struct session *s)
 {
 	struct http_req *r = s->req;
-	const char *err = NULL;
 	cJSON *body;
 
 	if (r->complete)
@@ -649,12 +669,8 @@ body_complete(struct io *io, struct session *s)
 		body = multipart_object(r);
 	} else if (r->kind == BODY_URLENCODED && !looks_like_json(&r->body)) {
 		body = parse_urlencoded(&r->body);
-	} else {
-		body = json_parse_object(r->body.buf, r->body.len, &err);
-		if (!body) {
-			reply_error(s, 400, err, 0);
-			return;
-		}
+	} else if (!(body = json_body(io, s))) {
+		return;
 	}
 	switch (r->ep) {
 	case EP_REQUEST_AGENT:
@@ -667,7 +683,7 @@ body_complete(struct io *io, struct session *s)
 		do_submit(io, s, body);
 		break;
 	}
-	cJSON_Delete(body);
+	msg_free(body);
 }
 
 static void
@@ -863,16 +879,16 @@ on_body(struct io *io, struct session *s, const char *in, size_t len)
 /* A static answer body for the small GET endpoints. */
 static void
 reply_simple(struct session *s, const char *key, const char *sval,
-    double nval)
+    int64_t nval)
 {
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = msg_new_object();
 
 	if (sval)
-		cJSON_AddStringToObject(o, key, sval);
+		msg_set_str(o, key, sval);
 	else
-		cJSON_AddNumberToObject(o, key, nval);
+		msg_set_int(o, key, nval);
 	reply_json(s, 200, o);
-	cJSON_Delete(o);
+	msg_free(o);
 }
 
 static const struct {
@@ -974,10 +990,11 @@ serve_static(struct io *io, struct session *s, const char *path)
 static void
 check_task_version(struct io *io, struct session *s)
 {
+	struct msg_packet p = MSG_PACKET_INIT;
 	char arg[96];
 	const char *v = lws_get_urlarg_by_name(s->wsi,
 	    "mephisto_task_version=", arg, (int)sizeof(arg));
-	cJSON *data, *pkt;
+	cJSON *data;
 	char *text;
 
 	if (v && !strcmp(v, MEPHISTO_TASK_VERSION))
@@ -989,16 +1006,18 @@ check_task_version(struct io *io, struct session *s)
 	    "unexpected errors, be sure to update your `mephisto-task` "
 	    "dependency with `npm install mephisto-task@%s --save`.",
 	    MEPHISTO_TASK_VERSION, v, MEPHISTO_TASK_VERSION);
-	data = cJSON_CreateObject();
-	cJSON_AddStringToObject(data, "error_type", "version-mismatch");
-	cJSON_AddStringToObject(data, "text", text);
+	data = msg_new_object();
+	msg_set_str(data, "error_type", "version-mismatch");
+	msg_set_str(data, "text", text);
 	free(text);
-	pkt = pkt_new(PT_LOG_ERROR, PROTO_SYSTEM_SUBJECT, data);
-	json_set_num(pkt, "router_incoming_timestamp", now_epoch());
-	if (!pool_request(io, pkt, 0, NULL, NULL))
+	p.packet_type = PT_LOG_ERROR;
+	p.subject_id = PROTO_SYSTEM_SUBJECT;
+	p.data = data;
+	p.router_incoming_timestamp = msg_now();
+	if (!pool_request(io, &p, 0, NULL, NULL))
 		log_info("could not report a mephisto-task version mismatch "
 		    "(%s) to the pool", v);
-	cJSON_Delete(pkt);
+	msg_free(data);
 }
 
 static int
@@ -1010,7 +1029,7 @@ route_get(struct io *io, struct session *s, const char *path)
 	}
 	if (!strcmp(path, "/get_timestamp")) {
 		reply_simple(s, "timestamp", NULL,
-		    (double)(int64_t)(now_epoch() * 1000));
+		    (int64_t)(msg_now() * 1000));
 		return 0;
 	}
 	if (!strcmp(path, "/task_config.json"))

@@ -25,9 +25,10 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "msg.h"
 
-struct cJSON;
 struct io;
+struct ipc_conn;
 
 /* Defaults of the options (bytes, milliseconds). */
 #define IO_DEFAULT_MAX_BODY (2u * 1024 * 1024)
@@ -146,20 +147,20 @@ struct session {
 
 /*
  * A request to the pool waiting for its reply.  FN is called exactly once:
- * with the reply packet, or with REPLY NULL and ERR set when the deadline
- * passed or the pool went away (RETRYABLE then says the client may retry).
- * The packet belongs to the caller of FN only for the duration of the call.
+ * with the reply packet (an "error" packet too), or with REPLY NULL and
+ * ERR set when the deadline passed or the pool went away (the client may
+ * retry then).  The packet is lent to FN for the duration of the call.
  */
-typedef void pending_fn(struct io *io, void *arg, struct cJSON *reply,
-    const char *err, int retryable);
+typedef void pending_fn(struct io *io, void *arg, struct msg_packet *reply,
+    const char *err);
 
 struct pending {
 	struct smap_entry ent;		/* key: id */
-	char id[40];
+	char id[24];
 	struct pending *prev, *next;	/* in deadline order */
 	int64_t deadline_us;
-	pending_fn *fn;			/* NULL once cancelled */
-	void *arg;
+	pending_fn *fn;			/* NULL: nobody waits for the reply */
+	void *arg;			/* == the pending itself: cancelled */
 };
 
 enum pool_state {
@@ -170,18 +171,17 @@ enum pool_state {
 
 struct pool {
 	char *path;			/* <run dir>/pool.sock */
-	struct lws *wsi;		/* the adopted socket, or NULL */
+	struct ipc_conn *conn;		/* framing and buffers, or NULL */
+	struct lws *wsi;		/* its socket in the loop, or NULL */
 	enum pool_state state;
-	struct buf in;			/* bytes of an unfinished line */
-	struct frameq out;		/* lines to write */
 	struct frameq hold;		/* live updates kept while down */
+	struct buf scratch;		/* a packet being serialized */
 	lws_sorted_usec_list_t retry;	/* reconnect timer */
 	int backoff_ms;
-	int failures;			/* connect failures in a row */
+	int failures;			/* failed attempts in a row */
 	double last_ready;		/* epoch seconds the pool was last up */
 	struct smap pending;		/* by request id */
 	struct pending *first, *last;	/* by deadline */
-	uint64_t next_request;
 };
 
 struct io {
@@ -204,43 +204,13 @@ struct io {
 /* The io of a connection. */
 struct io *io_of(struct lws *wsi);
 
-/* pkt.c: packet envelopes (the browser protocol's, facts section 3.1). */
+/* pkt.c: packets as frames, JSON error bodies, time. */
 
-/* A packet {packet_type, subject_id, data}; DATA is consumed (NULL: {}). */
-struct cJSON *pkt_new(const char *type, const char *subject,
-    struct cJSON *data);
-/*
- * Parse LEN bytes of S as a packet: an object with a string packet_type,
- * a string subject_id (if present) and an object data (if present; {} is
- * added when absent).  Returns the packet, or NULL with *ERR set to a
- * static description.
- */
-struct cJSON *pkt_parse(const char *s, size_t len, const char **err);
-static inline int
-json_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* Parse a request body that must be one JSON object; as pkt_parse. */
-struct cJSON *json_parse_object(const char *s, size_t len, const char **err);
-const char *pkt_type(const struct cJSON *p);
-const char *pkt_subject(const struct cJSON *p);	/* NULL if absent */
-struct cJSON *pkt_data(const struct cJSON *p);
-/* The string member KEY of object O, or NULL. */
-const char *json_str(const struct cJSON *o, const char *key);
-/* Set number member KEY of P to V, replacing any previous value. */
-void json_set_num(struct cJSON *p, const char *key, double v);
-void json_set_str(struct cJSON *p, const char *key, const char *v);
-/* Serialize P into a new frame (with a final newline if NEWLINE). */
-struct frame *pkt_frame(const struct cJSON *p, int newline);
+/* P as a WebSocket text frame: unformatted JSON, no newline. */
+struct frame *frame_packet(const struct msg_packet *p);
 /* A JSON error body {"error": MSG, "retryable": R}; caller frees. */
 char *json_error_body(const char *msg, int retryable, size_t *len);
-/* A random version-4 UUID, 36 characters and a NUL. */
-void make_uuid(char out[37]);
-
-/* Time: epoch seconds (packet timestamps) and monotonic microseconds. */
-double now_epoch(void);
+/* Monotonic time in microseconds, for deadlines. */
 int64_t now_us(void);
 
 /* Protocol callbacks (protocol table in main.c). */
@@ -288,27 +258,27 @@ void pool_start(struct io *io);
 void pool_release(struct io *io);
 int pool_is_ready(struct io *io);
 /*
- * Send PKT (not consumed) to the pool.  Returns 0, or -1 when the pool is
- * not connected or its queue is full.
+ * Send P to the pool, stamped with router_outgoing_timestamp.  Returns 0,
+ * or -1 when the pool is not connected or its queue is full.
  */
-int pool_send(struct io *io, struct cJSON *pkt);
+int pool_send(struct io *io, struct msg_packet *p);
 /*
- * Send PKT as a request: give it a fresh request_id (also written into
- * PKT's data with REQ_DATA_ID, and as its subject_id with REQ_SUBJECT_ID),
- * and call FN (if not NULL) when the reply comes or the deadline passes.
- * Returns the pending request, or NULL when the pool cannot be reached now
- * (FN is not called).
+ * Send P as a request: give it a fresh request_id (also written into P's
+ * data with REQ_DATA_ID, and as its subject_id with REQ_SUBJECT_ID; P then
+ * borrows the id from the pending request), and call FN (if not NULL)
+ * when the reply comes or the deadline passes.  Returns the pending
+ * request, or NULL when the pool cannot be reached now (FN is not called).
  */
 enum pool_req_flags {
 	REQ_DATA_ID = 1 << 0,
 	REQ_SUBJECT_ID = 1 << 1,
 };
-struct pending *pool_request(struct io *io, struct cJSON *pkt,
+struct pending *pool_request(struct io *io, struct msg_packet *p,
     unsigned flags, pending_fn *fn, void *arg);
 /* Forget the caller of P: its reply will be dropped. */
 void pool_cancel(struct pending *p);
 /* Hold a live update for the pool while it is away (sent on return). */
-void pool_hold(struct io *io, struct cJSON *pkt);
+void pool_hold(struct io *io, struct msg_packet *p);
 /* Fail requests whose deadline has passed. */
 void pool_sweep(struct io *io);
 /* Epoch milliseconds to report as last_mephisto_ping. */

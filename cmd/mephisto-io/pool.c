@@ -1,23 +1,21 @@
 /*
  * The connection to mephisto-pool on <run dir>/pool.sock (lib/proto.h).
  *
- * The socket is adopted into the libwebsockets loop as a raw socket, so it
- * is served by the same loop as the browsers.  Lines are queued and written
- * when the socket is writable; replies are matched to pending requests by
- * request_id; a request whose deadline passes, or that is in flight when
- * the pool goes away, is failed as retryable.  When the pool goes away io
- * keeps its browsers and reconnects with a growing delay.
+ * lib/ipc connects, frames lines and buffers both ways; the socket is
+ * adopted into the libwebsockets loop as a raw descriptor, so the loop
+ * only says when it is readable or writable and ipc_conn does the reading
+ * and writing.  Replies are matched to pending requests by request_id; a
+ * request whose deadline passes, or that is in flight when the pool goes
+ * away, is failed as retryable.  When the pool goes away io keeps its
+ * browsers and reconnects with a growing delay.
  */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "io.h"
+#include "ipc.h"
 #include "log.h"
 #include "path.h"
 #include "proto.h"
@@ -26,7 +24,7 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define WRITE_CHUNK 65536
+#define READS_PER_WAKEUP 16
 
 static void try_connect(struct io *io);
 
@@ -36,10 +34,10 @@ pool_init(struct io *io)
 	struct pool *p = &io->pool;
 
 	memset(p, 0, sizeof(*p));
-	buf_init(&p->in);
+	buf_init(&p->scratch);
 	p->backoff_ms = BACKOFF_MIN_MS;
 	/* Browsers get the usual grace period from io's start. */
-	p->last_ready = now_epoch();
+	p->last_ready = msg_now();
 }
 
 int
@@ -52,52 +50,58 @@ double
 pool_last_ping_ms(struct io *io)
 {
 	if (pool_is_ready(io))
-		return now_epoch() * 1000.0;
+		return msg_now() * 1000.0;
 	return io->pool.last_ready * 1000.0;
 }
 
 static void
-queue_frame(struct io *io, struct frame *f)
+want_write(struct io *io)
 {
-	frameq_push(&io->pool.out, f);
 	if (io->pool.wsi)
 		lws_callback_on_writable(io->pool.wsi);
 }
 
 int
-pool_send(struct io *io, cJSON *pkt)
+pool_send(struct io *io, struct msg_packet *p)
 {
-	struct pool *p = &io->pool;
-	struct frame *f;
+	struct pool *pl = &io->pool;
+	struct buf *b = &pl->scratch;
 
-	if (p->state != POOL_READY)
+	if (pl->state != POOL_READY)
 		return -1;
-	if (p->out.bytes > IO_POOL_QUEUE_MAX) {
+	if (ipc_conn_out_pending(pl->conn) > IO_POOL_QUEUE_MAX) {
 		warn("the pool is not reading; refusing to queue more");
 		return -1;
 	}
-	json_set_num(pkt, "router_outgoing_timestamp", now_epoch());
-	f = pkt_frame(pkt, 1);
-	if (f->len > PROTO_MAX_LINE) {
+	p->router_outgoing_timestamp = msg_now();
+	buf_reset(b);
+	msg_packet_write(p, b);
+	if (b->len > PROTO_MAX_LINE + 1) {
 		error("a %s packet of %zu bytes is over the protocol limit",
-		    pkt_type(pkt), f->len);
-		free(f);
+		    p->packet_type, b->len);
+		buf_release(b);
 		return -1;
 	}
-	queue_frame(io, f);
+	ipc_conn_queue(pl->conn, b->buf, b->len);
+	if (b->alloc > 65536)
+		buf_release(b);
+	want_write(io);
 	return 0;
 }
 
 void
-pool_hold(struct io *io, cJSON *pkt)
+pool_hold(struct io *io, struct msg_packet *p)
 {
 	struct frameq *q = &io->pool.hold;
+	struct buf b = BUF_INIT;
 
 	if (q->count >= IO_HOLD_MAX_FRAMES) {
 		free(frameq_pop(q));
 		warn("the pool is away; dropped the oldest held live update");
 	}
-	frameq_push(q, pkt_frame(pkt, 1));
+	msg_packet_write(p, &b);
+	frameq_push(q, frame_new(b.buf, b.len));
+	buf_release(&b);
 }
 
 static void
@@ -116,38 +120,40 @@ pending_unlink(struct pool *p, struct pending *r)
 }
 
 struct pending *
-pool_request(struct io *io, cJSON *pkt, unsigned flags, pending_fn *fn,
-    void *arg)
+pool_request(struct io *io, struct msg_packet *p, unsigned flags,
+    pending_fn *fn, void *arg)
 {
-	struct pool *p = &io->pool;
+	struct pool *pl = &io->pool;
 	struct pending *r;
-	cJSON *data;
+	const char *id;
 
-	if (p->state != POOL_READY)
+	if (pl->state != POOL_READY)
 		return NULL;
 	r = xcalloc(1, sizeof(*r));
-	make_uuid(r->id);
+	id = ipc_conn_request_id(pl->conn);
+	if (strlen(id) >= sizeof(r->id))
+		BUG("request id '%s' too long", id);
+	memcpy(r->id, id, strlen(id) + 1);
 	r->ent.key = r->id;
-	json_set_str(pkt, "request_id", r->id);
-	data = pkt_data(pkt);
-	if ((flags & REQ_DATA_ID) && data)
-		json_set_str(data, "request_id", r->id);
+	p->request_id = r->id;
+	if ((flags & REQ_DATA_ID) && p->data)
+		msg_set_str(p->data, "request_id", r->id);
 	if (flags & REQ_SUBJECT_ID)
-		json_set_str(pkt, "subject_id", r->id);
-	if (pool_send(io, pkt)) {
+		p->subject_id = r->id;
+	if (pool_send(io, p)) {
 		free(r);
 		return NULL;
 	}
 	r->fn = fn;
 	r->arg = arg;
 	r->deadline_us = now_us() + (int64_t)io->opt.pool_timeout_ms * 1000;
-	r->prev = p->last;
-	if (p->last)
-		p->last->next = r;
+	r->prev = pl->last;
+	if (pl->last)
+		pl->last->next = r;
 	else
-		p->first = r;
-	p->last = r;
-	smap_put(&p->pending, &r->ent);
+		pl->first = r;
+	pl->last = r;
+	smap_put(&pl->pending, &r->ent);
 	return r;
 }
 
@@ -155,16 +161,17 @@ void
 pool_cancel(struct pending *r)
 {
 	r->fn = NULL;
-	r->arg = r;	/* marks "cancelled" rather than "no callback" */
+	r->arg = r;
 }
 
 /* Resolve R with REPLY or an error, and free it. */
 static void
-finish(struct io *io, struct pending *r, cJSON *reply, const char *err)
+finish(struct io *io, struct pending *r, struct msg_packet *reply,
+    const char *err)
 {
 	pending_unlink(&io->pool, r);
 	if (r->fn)
-		r->fn(io, r->arg, reply, err, 1);
+		r->fn(io, r->arg, reply, err);
 	free(r);
 }
 
@@ -210,46 +217,14 @@ schedule_retry(struct io *io)
 		p->backoff_ms = BACKOFF_MAX_MS;
 }
 
-static int
-connect_fd(const char *path)
+static void PRINTF_LIKE(2, 3)
+say(enum log_level level, const char *fmt, ...)
 {
-	struct sockaddr_un sa;
-	size_t len = strlen(path);
-	int fd;
+	va_list ap;
 
-	if (len >= sizeof(sa.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, len + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
-static void
-send_hello(struct io *io)
-{
-	cJSON *data = cJSON_CreateObject();
-	cJSON *pkt;
-
-	cJSON_AddStringToObject(data, "program", "mephisto-io");
-	cJSON_AddNumberToObject(data, "version", PROTO_VERSION);
-	cJSON_AddNumberToObject(data, "pid", (double)getpid());
-	cJSON_AddStringToObject(data, "run_id", io->opt.run_id);
-	pkt = pkt_new(PT_HELLO, "mephisto-io", data);
-	queue_frame(io, pkt_frame(pkt, 1));
-	cJSON_Delete(pkt);
+	va_start(ap, fmt);
+	vlog_msg(level, fmt, ap);
+	va_end(ap);
 }
 
 static void
@@ -257,33 +232,36 @@ try_connect(struct io *io)
 {
 	struct pool *p = &io->pool;
 	lws_sock_file_fd_type u;
+	char *err = NULL;
 	int fd;
 
-	if (io->stop || p->wsi)
+	if (io->stop || p->conn)
 		return;
-	fd = connect_fd(p->path);
+	fd = ipc_connect(p->path, 0, &err);
 	if (fd < 0) {
-		if (!p->failures++)
-			warn("cannot connect to the pool at '%s': %s; will "
-			    "keep trying", p->path, strerror(errno));
-		else
-			log_debug("cannot connect to the pool: %s",
-			    strerror(errno));
+		say(p->failures++ ? LOG_DEBUG : LOG_WARN, "%s; will keep "
+		    "trying", err);
+		free(err);
 		schedule_retry(io);
 		return;
 	}
-	u.sockfd = fd;
+	p->conn = ipc_conn_new(fd, PROTO_MAX_LINE);
 	p->state = POOL_HELLO;
-	p->wsi = lws_adopt_descriptor_vhost(io->vhost, LWS_ADOPT_SOCKET, u,
-	    "mephisto-pool", NULL);
+	u.filefd = fd;
+	p->wsi = lws_adopt_descriptor_vhost(io->vhost,
+	    LWS_ADOPT_RAW_FILE_DESC, u, "mephisto-pool", NULL);
 	if (!p->wsi) {
-		/* lws closed fd */
+		/* libwebsockets closed the descriptor */
+		p->conn->fd = -1;
+		ipc_conn_free(p->conn);
+		p->conn = NULL;
 		p->state = POOL_DOWN;
 		warn("cannot add the pool socket to the event loop");
 		schedule_retry(io);
 		return;
 	}
-	send_hello(io);
+	ipc_conn_queue_hello(p->conn);
+	want_write(io);
 }
 
 void
@@ -301,79 +279,60 @@ became_ready(struct io *io)
 
 	p->state = POOL_READY;
 	p->backoff_ms = BACKOFF_MIN_MS;
-	if (p->failures)
-		log_info("connected to the pool");
-	else
-		log_debug("connected to the pool");
+	say(p->failures ? LOG_INFO : LOG_DEBUG, "connected to the pool "
+	    "(%s[%ld])", p->conn->peer_program ? p->conn->peer_program : "?",
+	    p->conn->peer_pid);
 	p->failures = 0;
-	p->last_ready = now_epoch();
-	while ((f = frameq_pop(&p->hold)))
-		queue_frame(io, f);
+	p->last_ready = msg_now();
+	while ((f = frameq_pop(&p->hold))) {
+		ipc_conn_queue(p->conn, f->data + LWS_PRE, f->len);
+		free(f);
+	}
+	want_write(io);
 	agent_report_all(io);
 }
 
-static void PRINTF_LIKE(2, 3)
-say(enum log_level level, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog_msg(level, fmt, ap);
-	va_end(ap);
-}
-
 static int
-on_hello(struct io *io, cJSON *pkt)
+on_hello(struct io *io, struct msg_packet *pkt)
 {
-	const char *type = pkt_type(pkt);
-	cJSON *data = pkt_data(pkt);
-	cJSON *v;
+	struct pool *p = &io->pool;
+	char *err = NULL;
 
-	/* An error for the first refusal in a row, info for repeats. */
-	enum log_level lvl = io->pool.failures ? LOG_INFO : LOG_ERROR;
-
-	if (!strcmp(type, PT_ERROR)) {
-		const char *msg = data ? json_str(data, "error") : NULL;
-
-		say(lvl, "the pool refused the connection: %s",
-		    msg ? msg : "(no reason given)");
-		goto refused;
-	}
-	if (strcmp(type, PT_HELLO)) {
-		say(lvl, "the pool sent '%.64s' instead of hello", type);
-		goto refused;
-	}
-	v = data ? cJSON_GetObjectItemCaseSensitive(data, "version") : NULL;
-	if (!cJSON_IsNumber(v) || v->valuedouble != PROTO_VERSION) {
-		say(lvl, "the pool speaks protocol version %g, io speaks %d",
-		    cJSON_IsNumber(v) ? v->valuedouble : 0.0, PROTO_VERSION);
-		goto refused;
+	if (ipc_conn_check_hello(p->conn, pkt, &err)) {
+		/* an error for the first refusal in a row, info for repeats */
+		say(p->failures++ ? LOG_INFO : LOG_ERROR, "the pool refused "
+		    "the connection: %s", err);
+		/* tell the pool why, as far as one write goes */
+		if (strcmp(pkt->packet_type, PT_ERROR)) {
+			ipc_conn_queue_error(p->conn, NULL, err, 0);
+			ipc_conn_flush(p->conn);
+		}
+		free(err);
+		return -1;
 	}
 	became_ready(io);
 	return 0;
-refused:
-	io->pool.failures++;
-	return -1;
 }
 
 static void
-on_reply(struct io *io, cJSON *pkt)
+on_reply(struct io *io, struct msg_packet *pkt)
 {
-	const char *id = json_str(pkt, "request_id");
-	cJSON *data = pkt_data(pkt);
+	const char *id = pkt->request_id;
 	struct pending *r;
+	char *err = NULL;
 
-	if (!id && data)
-		id = json_str(data, "request_id");
-	if (!id && !strcmp(pkt_type(pkt), PT_AGENT_DETAILS))
-		id = pkt_subject(pkt);
+	if (!id && msg_opt_str(pkt->data, "request_id", NULL, &id, NULL))
+		id = NULL;
+	if (!id && !strcmp(pkt->packet_type, PT_AGENT_DETAILS))
+		id = pkt->subject_id;
 	if (!id) {
-		if (!strcmp(pkt_type(pkt), PT_ERROR))
-			warn("the pool reports: %s", data && json_str(data,
-			    "error") ? json_str(data, "error") : "an error");
-		else
+		if (msg_packet_error(pkt, &err, NULL)) {
+			warn("the pool reports: %s", err);
+			free(err);
+		} else {
 			log_info("ignored a %s packet without request_id from "
-			    "the pool", pkt_type(pkt));
+			    "the pool", pkt->packet_type);
+		}
 		return;
 	}
 	r = (struct pending *)smap_get(&io->pool.pending, id);
@@ -389,117 +348,118 @@ on_reply(struct io *io, cJSON *pkt)
 
 /* Deliver a pool packet to the browser socket of its agent. */
 static void
-on_to_agent(struct io *io, cJSON *pkt)
+on_to_agent(struct io *io, struct msg_packet *pkt)
 {
-	const char *subject = pkt_subject(pkt);
-	cJSON *data = pkt_data(pkt);
+	const char *subject = pkt->subject_id, *status = NULL;
 	struct agent *a;
 	struct frame *f;
-	const char *status;
 
-	if (!subject || !*subject || !strcmp(subject, PROTO_SYSTEM_SUBJECT)) {
+	if (!*subject || !strcmp(subject, PROTO_SYSTEM_SUBJECT)) {
 		log_info("ignored a %s packet without an agent from the pool",
-		    pkt_type(pkt));
+		    pkt->packet_type);
+		return;
+	}
+	if (!strcmp(pkt->packet_type, PT_UPDATE_STATUS) &&
+	    (msg_get_str(pkt->data, "status", &status, NULL) ||
+	    strlen(status) >= sizeof(a->status))) {
+		log_info("ignored an update_status without a valid status");
 		return;
 	}
 	a = agent_get(io, subject);
-	if (!strcmp(pkt_type(pkt), PT_UPDATE_STATUS)) {
-		status = data ? json_str(data, "status") : NULL;
-		if (!status || strlen(status) >= sizeof(a->status)) {
-			log_info("ignored an update_status without a valid status");
-			return;
-		}
+	if (status)
 		memcpy(a->status, status, strlen(status) + 1);
-	}
-	cJSON_DeleteItemFromObjectCaseSensitive(pkt, "request_id");
-	json_set_num(pkt, "router_outgoing_timestamp", now_epoch());
-	f = pkt_frame(pkt, 0);
+	pkt->request_id = NULL;
+	pkt->router_outgoing_timestamp = msg_now();
+	f = frame_packet(pkt);
 	agent_deliver(io, a, (const char *)f->data + LWS_PRE, f->len);
 	free(f);
 }
 
-struct status_map {
-	struct io *io;
-	cJSON *map;
-};
-
 static void
 add_status(struct smap_entry *e, void *arg)
 {
-	struct status_map *sm = arg;
 	struct agent *a = (struct agent *)e;
 
-	cJSON_AddStringToObject(sm->map, a->id,
-	    a->reported ? "disconnect" : a->status);
+	msg_set_str(arg, a->id, a->reported ? "disconnect" : a->status);
 }
 
 /* The original's status poll; io pushes changes, but answers it too. */
 static void
-on_request_statuses(struct io *io, cJSON *pkt)
+on_request_statuses(struct io *io, struct msg_packet *pkt)
 {
-	struct status_map sm = { io, cJSON_CreateObject() };
-	cJSON *reply, *ts;
+	struct msg_packet reply = MSG_PACKET_INIT;
+	cJSON *map = msg_new_object();
 
-	smap_each(&io->agents, add_status, &sm);
-	reply = pkt_new(PT_RETURN_STATUSES, PROTO_SYSTEM_SUBJECT, sm.map);
-	ts = cJSON_GetObjectItemCaseSensitive(pkt, "server_timestamp");
-	if (cJSON_IsNumber(ts))
-		json_set_num(reply, "client_timestamp", ts->valuedouble);
-	pool_send(io, reply);
-	cJSON_Delete(reply);
+	smap_each(&io->agents, add_status, map);
+	reply.packet_type = PT_RETURN_STATUSES;
+	reply.subject_id = PROTO_SYSTEM_SUBJECT;
+	reply.data = map;
+	reply.client_timestamp = pkt->server_timestamp;
+	reply.router_incoming_timestamp = pkt->router_incoming_timestamp;
+	pool_send(io, &reply);
+	msg_free(map);
 }
 
 static int
 on_line(struct io *io, const char *s, size_t len)
 {
-	const char *err, *type;
-	cJSON *pkt = pkt_parse(s, len, &err);
+	struct msg_packet pkt = MSG_PACKET_INIT;
+	const char *type;
+	char *err = NULL;
 	int r = 0;
 
-	if (!pkt) {
+	if (msg_packet_parse(&pkt, s, len, PROTO_MAX_LINE, &err)) {
 		warn("ignored a packet from the pool: %s", err);
-		return 0;
+		free(err);
+		return io->pool.state == POOL_HELLO ? -1 : 0;
 	}
-	json_set_num(pkt, "router_incoming_timestamp", now_epoch());
-	type = pkt_type(pkt);
+	pkt.router_incoming_timestamp = msg_now();
+	type = pkt.packet_type;
 	if (io->pool.state == POOL_HELLO)
-		r = on_hello(io, pkt);
+		r = on_hello(io, &pkt);
 	else if (!strcmp(type, PT_AGENT_DETAILS) || !strcmp(type, PT_ACK) ||
 	    !strcmp(type, PT_ERROR))
-		on_reply(io, pkt);
+		on_reply(io, &pkt);
 	else if (!strcmp(type, PT_UPDATE_STATUS) ||
 	    !strcmp(type, PT_CLIENT_LIVE_UPDATE))
-		on_to_agent(io, pkt);
+		on_to_agent(io, &pkt);
 	else if (!strcmp(type, PT_REQUEST_STATUSES))
-		on_request_statuses(io, pkt);
+		on_request_statuses(io, &pkt);
 	else if (strcmp(type, PT_HELLO))
 		log_info("ignored a packet of unknown type '%.64s' from the "
 		    "pool", type);
-	cJSON_Delete(pkt);
+	msg_packet_release(&pkt);
 	return r;
 }
 
+/* Read what the socket has and handle complete lines; -1: close it. */
 static int
-on_rx(struct io *io, const char *in, size_t len)
+on_readable(struct io *io)
 {
-	struct pool *p = &io->pool;
-	size_t start = 0, scan = p->in.len;
-	char *nl;
+	struct ipc_conn *c = io->pool.conn;
+	char *line;
+	size_t len;
+	ssize_t n;
+	int i, r;
 
-	buf_add(&p->in, in, len);
-	while ((nl = memchr(p->in.buf + scan, '\n', p->in.len - scan))) {
-		size_t end = (size_t)(nl - p->in.buf);
-
-		if (end > start && on_line(io, p->in.buf + start, end - start))
+	for (i = 0; i < READS_PER_WAKEUP; i++) {
+		n = ipc_conn_read(c);
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0) {
+			warn_errno("cannot read from the pool");
 			return -1;
-		start = end + 1;
-		scan = start;
-	}
-	buf_remove_front(&p->in, start);
-	if (p->in.len > PROTO_MAX_LINE) {
-		error("the pool sent a line over %d bytes; reconnecting",
-		    PROTO_MAX_LINE);
-		return -1;
+		}
+		while ((r = ipc_conn_line(c, &line, &len)) > 0)
+			if (on_line(io, line, len))
+				return -1;
+		if (r < 0) {
+			error("the pool sent a line over %d bytes; reconnecting",
+			    PROTO_MAX_LINE);
+			return -1;
+		}
+		if (!n)
+			return -1;	/* end of file */
 	}
 	return 0;
 }
@@ -507,31 +467,12 @@ on_rx(struct io *io, const char *in, size_t len)
 static int
 on_writeable(struct io *io)
 {
-	static unsigned char chunk[LWS_PRE + WRITE_CHUNK];
-	struct pool *p = &io->pool;
-	struct frame *f = p->out.head;
-	size_t n = 0;
-	int r;
+	int r = ipc_conn_flush(io->pool.conn);
 
-	if (!f)
-		return 0;
-	if (f->len >= WRITE_CHUNK / 2) {
-		f = frameq_pop(&p->out);
-		r = lws_write(p->wsi, f->data + LWS_PRE, f->len, LWS_WRITE_RAW);
-		free(f);
-	} else {
-		while ((f = p->out.head) && n + f->len <= WRITE_CHUNK) {
-			f = frameq_pop(&p->out);
-			memcpy(chunk + LWS_PRE + n, f->data + LWS_PRE, f->len);
-			n += f->len;
-			free(f);
-		}
-		r = lws_write(p->wsi, chunk + LWS_PRE, n, LWS_WRITE_RAW);
-	}
 	if (r < 0)
 		return -1;
-	if (p->out.head)
-		lws_callback_on_writable(p->wsi);
+	if (!r)
+		want_write(io);
 	return 0;
 }
 
@@ -541,14 +482,16 @@ on_close(struct io *io)
 	struct pool *p = &io->pool;
 	int was_ready = p->state == POOL_READY;
 
+	/* libwebsockets closes the descriptor itself */
+	p->conn->fd = -1;
+	ipc_conn_free(p->conn);
+	p->conn = NULL;
 	p->wsi = NULL;
 	p->state = POOL_DOWN;
-	buf_reset(&p->in);
-	frameq_clear(&p->out);
 	if (io->stop)
 		return;
 	if (was_ready) {
-		p->last_ready = now_epoch();
+		p->last_ready = msg_now();
 		warn("lost the connection to the pool; reconnecting");
 	}
 	fail_all(io, "the pool went away");
@@ -564,15 +507,15 @@ pool_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		return -1;	/* not a WebSocket protocol */
-	case LWS_CALLBACK_RAW_RX:
+	case LWS_CALLBACK_RAW_RX_FILE:
 		if (wsi != io->pool.wsi)
 			return -1;
-		return on_rx(io, in, len);
-	case LWS_CALLBACK_RAW_WRITEABLE:
+		return on_readable(io);
+	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
 		if (wsi != io->pool.wsi)
 			return 0;
 		return on_writeable(io);
-	case LWS_CALLBACK_RAW_CLOSE:
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		if (wsi == io->pool.wsi)
 			on_close(io);
 		return 0;
@@ -592,9 +535,10 @@ pool_release(struct io *io)
 		free(r);
 	}
 	smap_release(&p->pending);
-	frameq_clear(&p->out);
 	frameq_clear(&p->hold);
-	buf_release(&p->in);
+	buf_release(&p->scratch);
+	ipc_conn_free(p->conn);
+	p->conn = NULL;
 	free(p->path);
 	p->path = NULL;
 }

@@ -1,4 +1,3 @@
-#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -203,20 +202,20 @@ upload_commit(struct io *io, struct upload_set *set, const char *agent_id,
 cJSON *
 upload_json(const struct upload_set *set)
 {
-	cJSON *a = cJSON_CreateArray();
+	cJSON *a = msg_new_array();
 	size_t i;
 
 	for (i = 0; i < set->nr; i++) {
 		const struct upload_file *f = &set->v[i];
-		cJSON *o = cJSON_CreateObject();
+		cJSON *o = msg_new_object();
 
-		cJSON_AddStringToObject(o, "fieldname", f->fieldname);
-		cJSON_AddStringToObject(o, "originalname", f->originalname);
-		cJSON_AddStringToObject(o, "filename", f->name ? f->name : "");
-		cJSON_AddStringToObject(o, "path", f->path ? f->path : "");
-		cJSON_AddNumberToObject(o, "size", (double)f->size);
-		cJSON_AddStringToObject(o, "mimetype", f->mimetype);
-		cJSON_AddItemToArray(a, o);
+		msg_set_str(o, "fieldname", f->fieldname);
+		msg_set_str(o, "originalname", f->originalname);
+		msg_set_str(o, "filename", f->name ? f->name : "");
+		msg_set_str(o, "path", f->path ? f->path : "");
+		msg_set_int(o, "size", (int64_t)f->size);
+		msg_set_str(o, "mimetype", f->mimetype);
+		msg_push(a, o);
 	}
 	return a;
 }

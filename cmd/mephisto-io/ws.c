@@ -5,7 +5,6 @@
  * delivers the pool's update_status and client_bound_live_update packets
  * (kept while the agent's socket is away).
  */
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,12 +33,12 @@ ws_send(struct session *c, const char *s, size_t len)
 
 /* Send packet P to socket C, stamped with the time it leaves. */
 static void
-send_pkt(struct session *c, cJSON *p)
+send_pkt(struct session *c, struct msg_packet *p)
 {
 	struct frame *f;
 
-	json_set_num(p, "router_outgoing_timestamp", now_epoch());
-	f = pkt_frame(p, 0);
+	p->router_outgoing_timestamp = msg_now();
+	f = frame_packet(p);
 	ws_send(c, (const char *)f->data + LWS_PRE, f->len);
 	free(f);
 }
@@ -47,13 +46,15 @@ send_pkt(struct session *c, cJSON *p)
 static void
 send_status(struct session *c, struct agent *a)
 {
-	cJSON *data = cJSON_CreateObject();
-	cJSON *p;
+	struct msg_packet p = MSG_PACKET_INIT;
+	cJSON *data = msg_new_object();
 
-	cJSON_AddStringToObject(data, "status", a->status);
-	p = pkt_new(PT_UPDATE_STATUS, a->id, data);
-	send_pkt(c, p);
-	cJSON_Delete(p);
+	msg_set_str(data, "status", a->status);
+	p.packet_type = PT_UPDATE_STATUS;
+	p.subject_id = a->id;
+	p.data = data;
+	send_pkt(c, &p);
+	msg_free(data);
 }
 
 static void
@@ -68,7 +69,8 @@ on_alive(struct io *io, struct session *c, const char *subject)
 	}
 	a = agent_find(io, subject);
 	if (!a) {
-		log_debug("alive from a socket for unknown agent '%s'", subject);
+		log_debug("alive from a socket for unknown agent '%.64s'",
+		    subject);
 		return;
 	}
 	agent_bind(io, a, c);
@@ -76,30 +78,31 @@ on_alive(struct io *io, struct session *c, const char *subject)
 	send_status(c, a);
 }
 
+/* Echo a heartbeat with last_mephisto_ping (and the agent's status). */
 static void
-on_heartbeat(struct io *io, struct session *c, cJSON *p, const char *subject)
+on_heartbeat(struct io *io, struct session *c, struct msg_packet *p)
 {
-	cJSON *data = cJSON_CreateObject();
-	struct agent *a = subject ? agent_find(io, subject) : NULL;
+	struct agent *a = agent_find(io, p->subject_id);
+	cJSON *data = msg_new_object();
 
-	cJSON_AddNumberToObject(data, "last_mephisto_ping",
-	    pool_last_ping_ms(io));
+	msg_set_double(data, "last_mephisto_ping", pool_last_ping_ms(io));
 	if (a) {
 		agent_bind(io, a, c);
 		agent_seen(io, a);
-		cJSON_AddStringToObject(data, "status", a->status);
+		msg_set_str(data, "status", a->status);
 	}
-	cJSON_ReplaceItemInObjectCaseSensitive(p, "data", data);
+	p->data = data;
+	p->request_id = NULL;
 	send_pkt(c, p);
+	msg_free(data);
 }
 
 static void
-on_live_update(struct io *io, struct session *c, cJSON *p,
-    const char *subject)
+on_live_update(struct io *io, struct session *c, struct msg_packet *p)
 {
-	struct agent *a = agent_find(io, subject);
+	struct agent *a = agent_find(io, p->subject_id);
 
-	if (!strcmp(subject, PROTO_SYSTEM_SUBJECT)) {
+	if (!strcmp(p->subject_id, PROTO_SYSTEM_SUBJECT)) {
 		warn("ignored a live update for '%s' from a browser",
 		    PROTO_SYSTEM_SUBJECT);
 		return;
@@ -108,7 +111,8 @@ on_live_update(struct io *io, struct session *c, cJSON *p,
 		agent_bind(io, a, c);
 		agent_seen(io, a);
 	}
-	json_set_num(p, "router_outgoing_timestamp", now_epoch());
+	p->request_id = NULL;
+	p->server_timestamp = 0;
 	if (pool_send(io, p))
 		pool_hold(io, p);
 }
@@ -116,25 +120,23 @@ on_live_update(struct io *io, struct session *c, cJSON *p,
 static void
 handle(struct io *io, struct session *c, const char *s, size_t len)
 {
-	const char *err, *type, *subject;
-	cJSON *p = pkt_parse(s, len, &err);
+	struct msg_packet p = MSG_PACKET_INIT;
+	const char *type;
+	char *err = NULL;
 
-	if (!p) {
+	if (msg_packet_parse(&p, s, len, io->opt.max_body, &err)) {
 		log_info("ignored a packet from a browser: %s", err);
+		free(err);
 		return;
 	}
-	json_set_num(p, "router_incoming_timestamp", now_epoch());
-	type = pkt_type(p);
-	subject = pkt_subject(p);
+	p.router_incoming_timestamp = msg_now();
+	type = p.packet_type;
 	if (!strcmp(type, PT_HEARTBEAT)) {
-		on_heartbeat(io, c, p, subject);
-	} else if (!subject) {
-		log_info("ignored a %s packet without subject_id from a browser",
-		    type);
+		on_heartbeat(io, c, &p);
 	} else if (!strcmp(type, PT_ALIVE)) {
-		on_alive(io, c, subject);
+		on_alive(io, c, p.subject_id);
 	} else if (!strcmp(type, PT_MEPHISTO_LIVE_UPDATE)) {
-		on_live_update(io, c, p, subject);
+		on_live_update(io, c, &p);
 	} else if (!strcmp(type, PT_UPDATE_STATUS) ||
 	    !strcmp(type, PT_CLIENT_LIVE_UPDATE)) {
 		warn("ignored a %s packet from a browser (only the pool sends "
@@ -143,7 +145,7 @@ handle(struct io *io, struct session *c, const char *s, size_t len)
 		log_info("ignored a packet of unknown type '%.64s' from a "
 		    "browser", type);
 	}
-	cJSON_Delete(p);
+	msg_packet_release(&p);
 }
 
 static int
