@@ -90,6 +90,6 @@ some_completed() {
 	[ "$status" -eq 1 ]
 	assert_output --partial "is supervised by pid $launch_pid already"
 	run -0 mephisto-launch stop "$run_id"
-	gone "$launch_pid"
+	wait_for 30 gone "$launch_pid"
 	[ "$(lsql "SELECT COUNT(*) FROM units WHERE status IN ('created', 'launched', 'assigned')")" -eq 0 ]
 }
