@@ -65,6 +65,23 @@ Try 'mephisto-io --help' for more information."
 	assert_equal "$st" 0
 }
 
+@test "io: the run folder defaults to <data dir>/runs/RUN_ID" {
+	start_daemon io mephisto-io --run "$RUN_ID" --port 0
+	assert_file_exists "$MEPHISTO_DATA/runs/$RUN_ID/io.port"
+	URL="http://127.0.0.1:$(cat "$RUN_DIR/io.port")"
+	http GET /task.html
+	assert_equal "$code" 200
+	run -1 --separate-stderr mephisto-io --run 77 --port 0
+	[[ "$stderr" == *"error: cannot use run folder '$MEPHISTO_DATA/runs/77': No such file or directory"* ]]
+}
+
+@test "io: the log level comes from core.log_level when not given" {
+	printf 'core:\n  main_data_directory: %s\n  log_level: debug\n' \
+		"$MEPHISTO_DATA" > "$MEPHISTO_CONFIG"
+	start_daemon io mephisto-io --run "$RUN_ID" --port 0
+	wait_for 5 io_log_has "debug: "
+}
+
 @test "io: a port in use is an error naming it" {
 	start_io
 	run -1 --separate-stderr mephisto-io --run 1 --port "$PORT" \

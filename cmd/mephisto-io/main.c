@@ -23,9 +23,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "io.h"
 #include "log.h"
 #include "path.h"
+#include "proc.h"
 #include "proto.h"
 #include "upload.h"
 #include "xalloc.h"
@@ -279,6 +281,28 @@ watch_signals(struct io *io)
 	return 0;
 }
 
+/* --log-level, else MEPHISTO_LOG_LEVEL, else core.log_level, else info. */
+static void
+set_log_level(const struct args *a, const struct conf *conf)
+{
+	enum log_level level;
+	const char *name = NULL;
+	char *err = NULL;
+
+	if (a->log_level) {
+		if (log_parse_level(a->log_level, &level))
+			usage_error("invalid log level '%s'", a->log_level);
+		log_set_level(level);
+		return;
+	}
+	if (conf_log_level(conf, &name, &err)) {
+		warn("%s", err);
+		free(err);
+		name = NULL;
+	}
+	log_level_from_env(name);
+}
+
 static void
 raise_fd_limit(void)
 {
@@ -385,36 +409,28 @@ write_port_file(struct io *io)
 	return 0;
 }
 
-/* Tell whoever started us that we are ready (MEPHISTO_READY_FD). */
-static void
-notify_ready(void)
-{
-	const char *s = getenv("MEPHISTO_READY_FD");
-	char *end;
-	long fd;
-
-	if (!s || !*s)
-		return;
-	fd = strtol(s, &end, 10);
-	if (*end || fd < 0 || fd > INT_MAX)
-		return;
-	if (write((int)fd, "ready\n", 6) != 6)
-		warn_errno("cannot write to the readiness fd %ld", fd);
-	close((int)fd);
-	unsetenv("MEPHISTO_READY_FD");
-}
-
 static int
-setup_dirs(struct io *io, const struct args *a)
+setup_dirs(struct io *io, const struct args *a, const struct conf *conf)
 {
+	char *err = NULL;
 	char real[PATH_MAX];
 	struct sockaddr_un sa;
 	struct stat st;
 	char *sock;
 
-	if (!a->run_dir)
-		return error("no run folder: give --run-dir");
-	io->run_dir = xstrdup(a->run_dir);
+	if (a->run_dir) {
+		io->run_dir = xstrdup(a->run_dir);
+	} else {
+		char *data = conf_data_dir(conf, &err);
+
+		if (!data) {
+			error("%s", err);
+			free(err);
+			return -1;
+		}
+		io->run_dir = xasprintf("%s/runs/%s", data, io->opt.run_id);
+		free(data);
+	}
 	if (stat(io->run_dir, &st) || !S_ISDIR(st.st_mode))
 		return error("cannot use run folder '%s': %s", io->run_dir,
 		    errno ? strerror(errno) : "Not a directory");
@@ -469,7 +485,9 @@ main(int argc, char **argv)
 {
 	static struct io io;
 	struct args a = { NULL, NULL, NULL, 0 };
-	enum log_level level;
+	struct conf conf = CONF_INIT;
+	char *err = NULL;
+	int rc = 1;
 
 	log_init("mephisto-io");
 	io.opt.max_body = IO_DEFAULT_MAX_BODY;
@@ -479,32 +497,35 @@ main(int argc, char **argv)
 	io.opt.ping_timeout_ms = IO_PING_TIMEOUT_MS;
 	io.opt.lost_timeout_ms = IO_LOST_TIMEOUT_MS;
 	parse_args(argc, argv, &io.opt, &a);
-	if (a.log_level) {
-		if (log_parse_level(a.log_level, &level))
-			usage_error("invalid log level '%s'", a.log_level);
-		log_set_level(level);
-	} else {
-		log_level_from_env(NULL);
-	}
 	log_set_daemon(1);
+	if (conf_load(&conf, NULL, &err)) {
+		/* a broken config file is worth a warning, not a refusal */
+		warn("%s", err);
+		free(err);
+		err = NULL;
+	}
+	set_log_level(&a, &conf);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	pool_init(&io);
-	if (setup_dirs(&io, &a) || create_context(&io) ||
-	    write_port_file(&io) || watch_signals(&io)) {
-		io_release(&io);
-		return 1;
-	}
+	if (setup_dirs(&io, &a, &conf) || create_context(&io) ||
+	    write_port_file(&io) || watch_signals(&io))
+		goto out;
 	log_info("serving run %s on http://%s:%d/", io.opt.run_id,
 	    io.opt.host ? io.opt.host : "127.0.0.1", io.port);
 	pool_start(&io);
 	lws_sul_schedule(io.ctx, 0, &io.tick, tick,
 	    (lws_usec_t)IO_TICK_MS * 1000);
-	notify_ready();
+	if (proc_notify_ready())
+		warn_errno("cannot signal readiness");
 	while (!io.stop)
 		if (lws_service(io.ctx, 0) < 0)
 			break;
+	rc = 0;
+out:
 	io_release(&io);
-	log_info("stopped");
-	return 0;
+	conf_release(&conf);
+	if (!rc)
+		log_info("stopped");
+	return rc;
 }

@@ -1,0 +1,23 @@
+// The static-task client through a whole unit: load, fill, upload, submit.
+//   args: WORKER ASSIGNMENT [UPLOAD_FILE]
+module.exports = async function (page, ctx) {
+  const [worker, assignment, upload] = ctx.args;
+  const q = new URLSearchParams({ worker_id: worker, assignment_id: assignment });
+  await page.goto(ctx.baseUrl + "/?" + q);
+  const greet = page.locator("#greet");
+  await greet.waitFor();
+  ctx.log("greet: " + (await greet.innerText()));
+  ctx.log("agent: " + (await page.locator("#agent").innerText()));
+  ctx.log("inline script: " + (await greet.getAttribute("data-ran")));
+  ctx.log("script order: " + (await greet.getAttribute("data-order")));
+  ctx.expect(await page.locator("#html-task-submit-button").isVisible(),
+    "no submit button");
+  await page.fill("#answer", "forty two");
+  await page.check("#good");
+  if (upload) await page.setInputFiles("#file1", upload);
+  await page.click("#html-task-submit-button");
+  const done = page.locator("#mephisto-submitted");
+  await done.waitFor();
+  ctx.log("done: " + (await done.innerText()));
+  ctx.log("provider: " + ctx.console.filter((l) => l.startsWith("dialog:")).join(" | "));
+};
