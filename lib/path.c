@@ -56,6 +56,7 @@ path_share(void)
 {
 	static const char *const rel[] = {
 		"../share/mephisto", "../../share/mephisto",
+		"../../../share/mephisto",
 	};
 	const char *env = getenv("MEPHISTO_SHARE");
 	char *exe, *cand;

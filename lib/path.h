@@ -14,7 +14,8 @@ char *path_exe_dir(void);
 
 /*
  * The share folder ($(DATADIR)/mephisto): $MEPHISTO_SHARE if set, else
- * "<exe dir>/../share/mephisto" or "<exe dir>/../../share/mephisto" when
+ * "<exe dir>/../share/mephisto", "<exe dir>/../../share/mephisto" or
+ * "<exe dir>/../../../share/mephisto" when
  * that folder holds schema.sql (a build tree or a relocated install), else
  * the compiled-in MEPHISTO_DATADIR.
  */

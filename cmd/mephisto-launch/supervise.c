@@ -27,6 +27,7 @@
 #include "proto.h"
 #include "provider.h"
 #include "run.h"
+#include "site.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -1059,14 +1060,38 @@ claim_run(struct sup *s)
  * settings is lib/site's job (not merged yet); until then only the folder
  * is made, so that the HTTP endpoints can be served.
  */
+/*
+ * Build the run's static/ folder from the task's settings.  Every start
+ * (also a resume) rebuilds it, so edits to the task's pages take effect;
+ * the swap is atomic, so a live io never serves a half-built folder.
+ */
 static int
 build_site(struct sup *s)
 {
-	char *dir = run_file(s, "static");
-	int r = path_mkdir_p(dir, 0700);
+	const struct task_config *c = s->cfg;
+	struct site_settings st = SITE_SETTINGS_INIT;
+	char *dir = run_file(s, "static"), *err = NULL;
+	cJSON *args = cJSON_CreateObject();
+	int r;
 
-	if (r < 0)
-		error_errno("cannot create '%s'", dir);
+	cJSON_AddStringToObject(args, "task_title", c->task_title);
+	cJSON_AddStringToObject(args, "task_description",
+	    c->task_description);
+	cJSON_AddNumberToObject(args, "task_reward", c->task_reward);
+	cJSON_AddStringToObject(args, "task_tags", c->task_tags);
+	st.blueprint_type = c->blueprint_type;
+	st.task_source = c->task_source;
+	st.preview_source = c->preview_source;
+	st.onboarding_source = c->onboarding_source;
+	st.extra_source_dir = c->extra_source_dir;
+	st.provider_type = c->provider_type;
+	st.frontend_args = args;
+	r = site_build(dir, &st, &err);
+	if (r < 0) {
+		error("%s", err);
+		free(err);
+	}
+	cJSON_Delete(args);
 	free(dir);
 	return r;
 }
