@@ -63,3 +63,32 @@ browser() {
 	[ "$(count_units completed)" -eq 2 ]
 	grep -q "completed" "$BATS_TEST_TMPDIR/out"
 }
+
+@test "SIGKILL the pool during a burst over HTTP: every Submitted! is kept, the rest succeed when retried" {
+	make_task "$BATS_TEST_TMPDIR/burst" 800
+	mephisto-launch "$BATS_TEST_TMPDIR/burst/task.yml" --quiet > "$BATS_TEST_TMPDIR/out" 2>&1 &
+	launch_pid=$!
+	track_pid "$launch_pid"
+	wait_for 20 run_url
+	url=$(run_url)
+	run_id=$(only_run)
+	node "$REPO/tests/browser/submit-burst.js" "$url" 800 20 \
+		"$MEPHISTO_DATA/runs/$run_id/pool.pid" "$BATS_TEST_TMPDIR"
+	acked=$(grep -c . "$BATS_TEST_TMPDIR/acked")
+	failed=$(grep -c . "$BATS_TEST_TMPDIR/failed" || true)
+	echo "acked in the burst: $acked, failed: $failed" >&2
+	[ "$acked" -ge 20 ]
+	[ "$failed" -ge 1 ]
+	# Every failure was an error answer, never a false "Submitted!".
+	run ! grep -F 'Submitted!' "$BATS_TEST_TMPDIR/failed"
+	# The supervisor restarted the pool.
+	grep -q "restart" "$BATS_TEST_TMPDIR/out" "$MEPHISTO_DATA/runs/$run_id/"*.log
+	wait_for 20 gone "$launch_pid"
+	wait "$launch_pid"
+	sql "SELECT agent_id FROM agents WHERE status = 'completed'" | sort > "$BATS_TEST_TMPDIR/done"
+	sort "$BATS_TEST_TMPDIR/acked" | grep . > "$BATS_TEST_TMPDIR/acked.sorted"
+	[ -z "$(comm -23 "$BATS_TEST_TMPDIR/acked.sorted" "$BATS_TEST_TMPDIR/done")" ]
+	[ "$(count_units completed)" -eq 800 ]
+	[ "$(sql "SELECT COUNT(*) FROM run_events WHERE event = 'unit_submitted'")" -eq 800 ]
+	[ "$(sql "SELECT COUNT(*) FROM agent_data")" -eq 800 ]
+}
