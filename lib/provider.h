@@ -35,11 +35,13 @@ struct provider {
 	const char *name;	/* provider_type: "mock", "inhouse", ... */
 	int sandbox;		/* worker names get SANDBOX_SUFFIX */
 
+	const char *description;	/* one line for "launch --list" */
+	/* The requester a task uses when it names none, or NULL. */
+	const char *requester_name;
 	/*
-	 * The browser-side wrap_crowd_source.js this provider serves next
-	 * to the task (facts section 3.8).
+	 * The browser side (wrap_crowd_source.js, facts section 3.8) is
+	 * share/mephisto/web/providers/<name>/.
 	 */
-	const char *wrap_crowd_source_js;
 
 	/* Set up the provider's own records (idempotent). */
 	int (*datastore_setup)(struct db *db, char **errp);
@@ -198,7 +200,7 @@ int provider_local_bonus(struct db *db, const char *type, int64_t worker_id,
 int provider_local_worker_create(struct db *db, const char *type,
     int sandbox, const char *name, int64_t *worker_id, char **errp);
 
-/* The registered providers (lib/provider_mock.c, lib/provider_inhouse.c). */
+/* The registered providers (lib/provider_local.c). */
 extern const struct provider provider_mock;
 extern const struct provider provider_inhouse;
 

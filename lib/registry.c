@@ -1,27 +1,60 @@
+#include <pthread.h>
 #include <string.h>
 
 #include "buf.h"
+#include "log.h"
+#include "provider.h"
 #include "registry.h"
 #include "xalloc.h"
 #include "banned.h"
 
-static const struct registry_entry entries[] = {
+/* Blueprints and architects; providers come from lib/provider. */
+static const struct registry_entry fixed[] = {
 	{ REGISTRY_BLUEPRINT, "static_task",
 	  "an HTML page with ${field} placeholders and a form, one unit per "
 	  "data row", 0, NULL },
 	{ REGISTRY_BLUEPRINT, "static_react_task",
 	  "a prebuilt JavaScript bundle using the mephisto-task browser "
 	  "library, one unit per data row", 0, NULL },
-	{ REGISTRY_PROVIDER, "mock",
-	  "local workers named in the task URL (?worker_id=NAME); a sandbox",
-	  1, "MOCK_REQUESTER" },
-	{ REGISTRY_PROVIDER, "inhouse",
-	  "your own workers named in the task URL (?worker_id=NAME)",
-	  0, "INHOUSE_REQUESTER" },
 	{ REGISTRY_ARCHITECT, "local",
 	  "serve the task from this machine (architect.hostname and port)",
 	  0, NULL },
 };
+
+#define MAX_ENTRIES 32
+
+static struct registry_entry entries[MAX_ENTRIES];
+static size_t nr_entries;
+static pthread_once_t entries_once = PTHREAD_ONCE_INIT;
+
+static void
+add_entry(const struct registry_entry *e)
+{
+	if (nr_entries == MAX_ENTRIES)
+		die("too many registry entries");
+	entries[nr_entries++] = *e;
+}
+
+/* The whole table, grouped by kind in enum order. */
+static void
+entries_init(void)
+{
+	const struct provider *const *p;
+	size_t i, np;
+
+	for (i = 0; i < ARRAY_SIZE(fixed); i++)
+		if (fixed[i].kind == REGISTRY_BLUEPRINT)
+			add_entry(&fixed[i]);
+	p = provider_all(&np);
+	for (i = 0; i < np; i++) {
+		struct registry_entry e = { REGISTRY_PROVIDER, p[i]->name,
+		    p[i]->description, p[i]->sandbox, p[i]->requester_name };
+		add_entry(&e);
+	}
+	for (i = 0; i < ARRAY_SIZE(fixed); i++)
+		if (fixed[i].kind == REGISTRY_ARCHITECT)
+			add_entry(&fixed[i]);
+}
 
 const struct registry_entry *
 registry_find(enum registry_kind kind, const char *name)
@@ -30,7 +63,8 @@ registry_find(enum registry_kind kind, const char *name)
 
 	if (!name)
 		return NULL;
-	for (i = 0; i < ARRAY_SIZE(entries); i++)
+	pthread_once(&entries_once, entries_init);
+	for (i = 0; i < nr_entries; i++)
 		if (entries[i].kind == kind && !strcmp(entries[i].name, name))
 			return &entries[i];
 	return NULL;
@@ -39,7 +73,8 @@ registry_find(enum registry_kind kind, const char *name)
 const struct registry_entry *
 registry_all(size_t *n)
 {
-	*n = ARRAY_SIZE(entries);
+	pthread_once(&entries_once, entries_init);
+	*n = nr_entries;
 	return entries;
 }
 
@@ -63,7 +98,8 @@ registry_names(enum registry_kind kind)
 	struct buf b = BUF_INIT;
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(entries); i++) {
+	pthread_once(&entries_once, entries_init);
+	for (i = 0; i < nr_entries; i++) {
 		if (entries[i].kind != kind)
 			continue;
 		if (b.len)

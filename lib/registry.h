@@ -7,9 +7,9 @@
  * The kinds of blueprint, crowd provider and architect a task may name
  * (blueprint._blueprint_type, provider._provider_type,
  * architect._architect_type), with a line about each for
- * "mephisto launch --list".  A static table: adding a type is one entry
- * here plus its implementation (a provider's function table lives in
- * lib/provider).
+ * "mephisto launch --list".  Blueprints and architects are a static
+ * table here; providers are listed from lib/provider (provider_all()), so
+ * adding a provider is adding its function table there.
  */
 
 enum registry_kind {
