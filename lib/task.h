@@ -23,7 +23,9 @@ struct cJSON;
  *   blueprint:  _blueprint_type (required), task_source (required),
  *               preview_source, onboarding_source,
  *               onboarding_qualification, onboarding_answers,
- *               onboarding_validator, block_qualification,
+ *               onboarding_validator, onboarding_validator_timeout 10
+ *               (seconds), onboarding_data (the onboarding page's
+ *               ${key} values), block_qualification,
  *               exactly one of data_csv / data_json / data_jsonl,
  *               units_per_assignment 1, extra_source_dir
  *   provider:   _provider_type (required), requester_name (default
@@ -83,6 +85,8 @@ struct task_config {
 	char *onboarding_qualification;	/* NULL: no onboarding */
 	struct cJSON *onboarding_answers; /* object or NULL */
 	char *onboarding_validator;	/* shell command or NULL */
+	double onboarding_validator_timeout; /* seconds */
+	struct cJSON *onboarding_data;	/* the onboarding page's data */
 	char *block_qualification;	/* NULL: none */
 	char *data_csv;			/* absolute path or NULL */
 	char *data_json;

@@ -140,6 +140,18 @@ YAML
 	assert_line --partial "onboarding needs blueprint.onboarding_answers or blueprint.onboarding_validator"
 }
 
+@test "onboarding data and the validator's time limit reach the run's settings" {
+	run_id=$(mephisto-launch --create-only "$T/task.yml" 'blueprint.onboarding_data={"hint": "blue"}' \
+		blueprint.onboarding_validator_timeout=2.5 2>/dev/null)
+	params=$(sql "SELECT init_params FROM task_runs WHERE task_run_id = $run_id")
+	[ "$(jq -c .blueprint.onboarding_data <<<"$params")" = '{"hint":"blue"}' ]
+	[ "$(jq -c .blueprint.onboarding_validator_timeout <<<"$params")" = 2.5 ]
+	run mephisto-launch --check "$T/task.yml" blueprint.onboarding_validator_timeout=0 blueprint.onboarding_data=3
+	[ "$status" -eq 1 ]
+	assert_line --partial "blueprint.onboarding_validator_timeout"
+	assert_line --partial "blueprint.onboarding_data must be a mapping, not a number"
+}
+
 @test "--list shows the registered types" {
 	run -0 mephisto-launch --list
 	assert_line "blueprints:"
