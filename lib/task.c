@@ -124,6 +124,7 @@ static const struct key keys[] = {
 	  0, REGISTRY_ARCHITECT },
 	{ "architect", "hostname", K_STR, F(hostname), "localhost", 0, RB },
 	{ "architect", "port", K_PORT, F(port), "3000", 0, RB },
+	{ "architect", "bind", K_STR, F(bind), NULL, 0, RB },
 };
 
 #define NKEYS ARRAY_SIZE(keys)

@@ -31,7 +31,9 @@ struct cJSON;
  *   provider:   _provider_type (required), requester_name (default
  *               MOCK_REQUESTER for mock, INHOUSE_REQUESTER for inhouse)
  *   architect:  _architect_type local, hostname localhost, port 3000
- *               (0: any free port)
+ *               (0: any free port), bind (the address io listens on;
+ *               default: loopback when hostname is localhost or a
+ *               loopback address, else every interface)
  *
  * Paths in the file are relative to the file's folder; paths given as
  * overrides are relative to the current folder.  After loading every path
@@ -100,7 +102,8 @@ struct task_config {
 
 	/* architect */
 	char *architect_type;
-	char *hostname;
+	char *hostname;			/* the name in worker URLs */
+	char *bind;			/* listen address or NULL */
 	int port;
 
 	/* Where it came from, for messages about the data file. */

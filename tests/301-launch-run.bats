@@ -135,3 +135,29 @@ setup() {
 	[ "$(count_units expired)" -eq 3 ]
 	[ "$(lsql "SELECT status FROM task_run_state")" = stopped ]
 }
+
+# listening ADDR PORT: a TCP socket listens on hex ADDR (as /proc/net/tcp
+# writes it) and PORT.
+listening() {
+	awk -v want="$(printf '%s:%04X' "$1" "$2")" \
+		'$2 == want && $4 == "0A" { found = 1 } END { exit !found }' /proc/net/tcp
+}
+
+@test "io listens on loopback for localhost, on every interface for another hostname" {
+	make_task "$T" 2
+	mephisto-launch "$T/task.yml" --quiet > /dev/null 2>&1 &
+	track_pid $!
+	wait_for 20 run_url
+	port=$(lsql "SELECT port FROM task_run_state")
+	listening 0100007F "$port"
+	run ! listening 00000000 "$port"
+	mephisto-launch stop "$(only_run)"
+
+	rm -f "$MEPHISTO_DB"*
+	mephisto-launch "$T/task.yml" architect.hostname=tasks.example.org --quiet > /dev/null 2>&1 &
+	track_pid $!
+	wait_for 20 run_url
+	[ "$(run_url)" = "http://tasks.example.org:$(lsql "SELECT port FROM task_run_state")/" ]
+	listening 00000000 "$(lsql "SELECT port FROM task_run_state")"
+	mephisto-launch stop "$(only_run)"
+}

@@ -300,13 +300,33 @@ read_port(struct sup *s)
 	return 0;
 }
 
+/*
+ * Where io listens: architect.bind, else loopback for a local hostname
+ * (nobody else can reach the URL anyway) and every interface otherwise.
+ */
+static const char *
+io_bind_address(const struct task_config *c)
+{
+	static const char *const local[] = {
+		"localhost", "127.0.0.1", "::1", "ip6-localhost",
+	};
+	size_t i;
+
+	if (c->bind)
+		return c->bind;
+	for (i = 0; i < ARRAY_SIZE(local); i++)
+		if (!strcmp(c->hostname, local[i]))
+			return "127.0.0.1";
+	return "0.0.0.0";
+}
+
 static int
 start_io(struct sup *s)
 {
 	char *prog = program_path("mephisto-io"), *id = id_str(s->run_id);
 	char *port = xasprintf("%d", s->port ? s->port : s->cfg->port);
 	const char *argv[] = { prog, "--run", id, "--port", port,
-	    "--run-dir", s->dir, NULL };
+	    "--host", io_bind_address(s->cfg), "--run-dir", s->dir, NULL };
 	int r;
 
 	r = child_spawn(s, &s->io, argv, 1);
