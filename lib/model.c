@@ -129,14 +129,6 @@ model_agent_status_is_complete(const char *status)
 	    ARRAY_SIZE(complete_statuses));
 }
 
-int
-model_prepare(struct db *db)
-{
-	return db_exec(db, "CREATE INDEX IF NOT EXISTS "
-	    "unit_by_run_status_date_index ON units (task_run_id, status, "
-	    "creation_date, unit_id)");
-}
-
 /* Run events. */
 
 int

@@ -71,16 +71,6 @@ struct db;
 
 #define MODEL_STATUS_MAX 24	/* longest status string plus NUL */
 
-/*
- * Create the indexes the queries of this module need beyond the schema
- * (IF NOT EXISTS, so it is cheap and safe to repeat):
- *   unit_by_run_status_date_index ON units (task_run_id, status,
- *   creation_date, unit_id), which makes model_unit_reserve() and
- *   model_unit_available() O(log n) instead of a sort of the run's units.
- * Programs that reserve units call it once after db_open().  Belongs in a
- * schema migration; until one adds it, this keeps old databases fast.
- */
-int model_prepare(struct db *db);
 
 /*
  * Whether an agent in STATUS still works on its unit (none, accepted,

@@ -651,8 +651,6 @@ ensure_quals(struct pool *pool)
 	names[0] = pool->run.block_qual;
 	names[1] = pool->run.onboarding_qual;
 	names[2] = pool->run.onboarding_failed_qual;
-	if (model_prepare(pool->db) < 0)
-		return pool_db_fail(pool, "create indexes");
 	if (db_begin(pool->db) < 0)
 		return pool_db_fail(pool, "start a transaction");
 	for (i = 0; i < ARRAY_SIZE(names); i++)

@@ -327,3 +327,9 @@ CREATE INDEX agent_by_unit_index ON agents (unit_id);
 CREATE INDEX onboarding_agent_by_worker_index
     ON onboarding_agents (task_run_id, worker_id);
 CREATE INDEX granted_by_worker_index ON granted_qualifications (worker_id);
+
+-- migration 3: an index for offering units
+-- Finding the oldest unit of a run in a status is an index seek instead of
+-- a sort of the run's units.
+CREATE INDEX unit_by_run_status_date_index
+    ON units (task_run_id, status, creation_date, unit_id);
