@@ -65,10 +65,27 @@ teardown_daemons() {
 	return 0
 }
 
-teardown() {
+# Sanitizer reports that daemons wrote to their logs (a test does not see
+# a daemon's exit status) fail the test.
+sanitizer_reports() {
+	local dirs=("$BATS_TEST_TMPDIR") found
+	[ -n "${MEPHISTO_DATA:-}" ] && [ -d "$MEPHISTO_DATA" ] && dirs+=("$MEPHISTO_DATA")
+	found=$(grep -rlsIE "ERROR: (Address|Leak)Sanitizer|runtime error:" "${dirs[@]}") || return 0
+	echo "sanitizer reports in: $found" >&2
+	grep -hsE -A12 "ERROR: (Address|Leak)Sanitizer|runtime error:" $found | head -40 >&2
+	return 1
+}
+
+common_teardown() {
+	local r=0
 	teardown_daemons
+	sanitizer_reports || r=1
 	[ -n "${MEPHISTO_DATA:-}" ] && rm -rf "$MEPHISTO_DATA"
-	return 0
+	return $r
+}
+
+teardown() {
+	common_teardown
 }
 
 # Remember PID so teardown kills it.

@@ -81,8 +81,7 @@ stop_io() {
 teardown() {
 	local st=0
 	stop_io || st=1
-	teardown_daemons
-	[ -n "${MEPHISTO_DATA:-}" ] && rm -rf "$MEPHISTO_DATA"
+	common_teardown || st=1
 	return $st
 }
 
