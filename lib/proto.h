@@ -63,9 +63,14 @@
  *                       request_id set when it answers a request
  *
  * launch (or any client) -> pool
- *   snapshot            reply snapshot: data {units: [{unit_id, unit_index,
- *                       assignment_id, status, worker_id, worker_name,
- *                       agent_id, agent_status, started, ended}], counts}
+ *   snapshot            data {statuses?: [unit status...], limit?: N}
+ *                       reply snapshot: data {units: [{unit_id,
+ *                       unit_index, assignment_id, status, worker_id,
+ *                       worker_name, agent_id, agent_status, started,
+ *                       ended}] (those in STATUSES, or all; at most
+ *                       LIMIT, default and maximum 10000, in launch
+ *                       order), truncated (more units matched), counts
+ *                       (every unit of the run, by status), task_run_id}
  *   subscribe           reply ack; then every unit or agent change is sent
  *                       as an "event" packet: data {event, unit_id,
  *                       agent_id, worker_id, status, seq}

@@ -93,6 +93,7 @@ setup() {
 	[ "${#lines[@]}" -eq 5 ]
 	run -0 mephisto-launch status "$run_id" --json
 	[ "$(jq -r .source <<<"$output")" = database ]
+	[ "$(jq -c '[.counts.completed, .counts.expired, (.units | length)]' <<<"$output")" = "[4,2,0]" ]
 	run -0 mephisto-launch expire "$run_id"
 	assert_output "expired 0 units"
 }

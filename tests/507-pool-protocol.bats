@@ -64,6 +64,14 @@ print(f.readline().strip())
 	[ "$(jq -r .data.counts.assigned <<<"$output")" = 1 ]
 	[ "$(jq -r .data.counts.launched <<<"$output")" = 2 ]
 	[ "$(jq -r '.data.units[] | select(.agent_id != null) | .worker_name + " " + .agent_status' <<<"$output")" = "ann_sandbox in task" ]
+	[ "$(jq -c '[(.data.units | length), .data.truncated]' <<<"$output")" = "[3,false]" ]
+	# Only the units asked for, at most LIMIT; the counts stay whole.
+	run -0 pool_send -p mephisto-launch <<<'{"packet_type":"snapshot","subject_id":"mephisto","data":{"statuses":["assigned"]}}'
+	[ "$(jq -c '[.data.units[].worker_name, .data.counts.launched]' <<<"$output")" = '["ann_sandbox",2]' ]
+	run -0 pool_send -p mephisto-launch <<<'{"packet_type":"snapshot","subject_id":"mephisto","data":{"statuses":["launched"],"limit":1}}'
+	[ "$(jq -c '[(.data.units | length), .data.units[0].status, .data.truncated]' <<<"$output")" = '[1,"launched",true]' ]
+	run -0 pool_send -p mephisto-launch <<<'{"packet_type":"snapshot","subject_id":"mephisto","data":{"statuses":[1]}}'
+	[ "$(jq -r .data.error <<<"$output")" = "field 'statuses' must list strings" ]
 	# A subscriber replaying from the start sees the assignment.
 	run -0 pool_send -p mephisto-launch -a <<<'{"packet_type":"subscribe","subject_id":"mephisto","data":{"since":0}}
 {"packet_type":"snapshot","subject_id":"mephisto","data":{}}'

@@ -144,7 +144,8 @@ static const char status_usage[] =
 "Show the queue of run RUN (default: the newest run): units waiting for\n"
 "a worker, units assigned with their worker and time so far, and units\n"
 "done.  A live run is asked through its worker pool; otherwise the\n"
-"database is read.  --json prints the queue as one JSON object.\n";
+"database is read.  --json prints the queue as one JSON object: counts\n"
+"(units by status), units (the assigned ones), truncated and source.\n";
 
 /* The newest run, or die. */
 static int64_t
@@ -205,20 +206,32 @@ add_unit_json(cJSON *arr, const struct run_unit_row *r)
 	cJSON_AddItemToArray(arr, u);
 }
 
-/* The queue from the database, in the shape of the pool's snapshot. */
+/*
+ * The queue from the database, in the shape of the pool's snapshot for
+ * {"statuses": ["assigned"]}: counts of every status, the held units.
+ */
 static cJSON *
 queue_from_db(struct db *db, int64_t run_id)
 {
 	struct run_units u = RUN_UNITS_INIT;
-	cJSON *snap = cJSON_CreateObject(), *units;
+	cJSON *snap = cJSON_CreateObject(), *units, *counts, *n;
 	char *err = NULL;
 	size_t i;
 
 	if (run_units_get(db, run_id, &u, &err) < 0)
 		die("%s", err);
 	units = cJSON_AddArrayToObject(snap, "units");
-	for (i = 0; i < u.nr; i++)
-		add_unit_json(units, &u.row[i]);
+	counts = cJSON_AddObjectToObject(snap, "counts");
+	for (i = 0; i < u.nr; i++) {
+		n = cJSON_GetObjectItemCaseSensitive(counts, u.row[i].status);
+		if (n)
+			cJSON_SetNumberValue(n, n->valuedouble + 1);
+		else
+			cJSON_AddNumberToObject(counts, u.row[i].status, 1);
+		if (!strcmp(u.row[i].status, UNIT_ASSIGNED))
+			add_unit_json(units, &u.row[i]);
+	}
+	cJSON_AddBoolToObject(snap, "truncated", 0);
 	run_units_release(&u);
 	return snap;
 }
@@ -238,9 +251,13 @@ queue_from_pool(int64_t run_id)
 		goto out;
 	req.packet_type = PT_SNAPSHOT;
 	req.subject_id = PROTO_SYSTEM_SUBJECT;
+	req.data = cJSON_CreateObject();
+	cJSON_AddItemToObject(req.data, "statuses",
+	    cJSON_CreateStringArray((const char *const[]){ UNIT_ASSIGNED }, 1));
 	if (ipc_request(c, &req, &reply, PROTO_DEADLINE_MS, &err) == 0 &&
 	    reply.data)
 		snap = cJSON_Duplicate(reply.data, 1);
+	cJSON_Delete(req.data);
 	msg_packet_release(&reply);
 	ipc_conn_free(c);
 out:
@@ -277,42 +294,36 @@ static void
 print_queue(const struct run_info *info, const cJSON *snap, int live)
 {
 	const cJSON *units = cJSON_GetObjectItemCaseSensitive(snap, "units");
-	long waiting = 0, created = 0, done = 0, expired = 0, held = 0;
+	const cJSON *counts = cJSON_GetObjectItemCaseSensitive(snap, "counts");
+	double done = 0;
 	struct buf b = BUF_INIT;
-	const cJSON *u;
-	const char *st;
+	const cJSON *u, *n;
 	double now = db_now();
 
 	printf("run %lld (task %s): %s%s%s\n", (long long)info->task_run_id,
 	    info->task_name, info->status ? info->status : "unknown",
 	    info->task_url ? " at " : "",
 	    info->task_url ? info->task_url : "");
+	cJSON_ArrayForEach(n, counts)
+		if (strcmp(n->string, UNIT_LAUNCHED) &&
+		    strcmp(n->string, UNIT_CREATED) &&
+		    strcmp(n->string, UNIT_EXPIRED) &&
+		    strcmp(n->string, UNIT_ASSIGNED))
+			done += n->valuedouble;
+	printf("  waiting for a worker: %.0f (and %.0f not launched yet)\n",
+	    num_of(counts, UNIT_LAUNCHED), num_of(counts, UNIT_CREATED));
+	printf("  assigned: %.0f\n", num_of(counts, UNIT_ASSIGNED));
 	cJSON_ArrayForEach(u, units) {
-		st = str_of(u, "status");
-		if (!strcmp(st, UNIT_LAUNCHED))
-			waiting++;
-		else if (!strcmp(st, UNIT_CREATED))
-			created++;
-		else if (!strcmp(st, UNIT_EXPIRED))
-			expired++;
-		else if (!strcmp(st, UNIT_ASSIGNED))
-			held++;
-		else
-			done++;
-	}
-	printf("  waiting for a worker: %ld (and %ld not launched yet)\n",
-	    waiting, created);
-	printf("  assigned: %ld\n", held);
-	cJSON_ArrayForEach(u, units) {
-		if (strcmp(str_of(u, "status"), UNIT_ASSIGNED))
-			continue;
 		buf_reset(&b);
 		if (num_of(u, "started") > 0)
 			format_elapsed(&b, now - num_of(u, "started"));
 		printf("    unit %s  worker %s  %s\n", str_of(u, "unit_id"),
 		    str_of(u, "worker_name"), b.len ? b.buf : "-");
 	}
-	printf("  completed: %ld\n  expired: %ld\n", done, expired);
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(snap, "truncated")))
+		printf("    ... (more not shown)\n");
+	printf("  completed: %.0f\n  expired: %.0f\n", done,
+	    num_of(counts, UNIT_EXPIRED));
 	printf("  (from the %s)\n", live ? "worker pool" : "database");
 	buf_release(&b);
 }

@@ -260,16 +260,14 @@ handle_subscribe(struct pool_conn *c, const struct msg_packet *p)
 }
 
 static void
-snapshot_unit(cJSON *units, cJSON *counts, sqlite3_stmt *st)
+snapshot_unit(cJSON *units, sqlite3_stmt *st)
 {
 	cJSON *u = msg_new_object();
-	const char *status = (const char *)sqlite3_column_text(st, 3);
-	const cJSON *n;
 
 	set_id_or_null(u, "unit_id", st, 0);
 	msg_set_int(u, "unit_index", sqlite3_column_int64(st, 1));
 	set_id_or_null(u, "assignment_id", st, 2);
-	msg_set_str(u, "status", status);
+	msg_set_str(u, "status", (const char *)sqlite3_column_text(st, 3));
 	set_id_or_null(u, "worker_id", st, 4);
 	msg_set_str(u, "worker_name", (const char *)sqlite3_column_text(st, 5));
 	set_id_or_null(u, "agent_id", st, 6);
@@ -284,15 +282,35 @@ snapshot_unit(cJSON *units, cJSON *counts, sqlite3_stmt *st)
 	else
 		msg_set_timestamp(u, "ended", sqlite3_column_double(st, 9));
 	msg_push(units, u);
-	n = msg_get(counts, status);
-	msg_set_int(counts, status, (n ? (int64_t)n->valuedouble : 0) + 1);
 }
 
-static void
-handle_snapshot(struct pool_conn *c, const struct msg_packet *p)
+/* counts: the number of the run's units in each status. */
+static int
+snapshot_counts(struct pool *pool, cJSON *counts)
 {
-	struct pool *pool = c->pool;
-	struct msg_packet reply = MSG_PACKET_INIT;
+	sqlite3_stmt *st = db_stmt(pool->db,
+	    "SELECT status, COUNT(*) FROM units WHERE task_run_id = ? "
+	    "GROUP BY status");
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, pool->run.task_run_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		msg_set_int(counts, (const char *)sqlite3_column_text(st, 0),
+		    sqlite3_column_int64(st, 1));
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * units: the run's units whose status is in STATUSES (NULL: any), at most
+ * LIMIT of them in launch order; sets *TRUNCATED when there were more.
+ */
+static int
+snapshot_units(struct pool *pool, cJSON *units, const cJSON *statuses,
+    int64_t limit, int *truncated)
+{
 	sqlite3_stmt *st = db_stmt(pool->db,
 	    "SELECT u.unit_id, u.unit_index, u.assignment_id, u.status, "
 	    "u.worker_id, w.worker_name, u.agent_id, a.status, "
@@ -300,26 +318,73 @@ handle_snapshot(struct pool_conn *c, const struct msg_packet *p)
 	    "LEFT JOIN workers w ON w.worker_id = u.worker_id "
 	    "LEFT JOIN agents a ON a.agent_id = u.agent_id "
 	    "LEFT JOIN agent_data d ON d.agent_id = u.agent_id "
-	    "WHERE u.task_run_id = ? ORDER BY u.creation_date, u.unit_id");
-	cJSON *d, *units, *counts;
+	    "WHERE u.task_run_id = ?1 AND (?2 IS NULL OR u.status IN "
+	    "(SELECT value FROM json_each(?2))) "
+	    "ORDER BY u.creation_date, u.unit_id LIMIT ?3");
+	char *list = statuses ? cJSON_PrintUnformatted(statuses) : NULL;
+	int64_t n = 0;
 	int rc;
 
 	if (!st) {
-		pool_send_error(c, p->request_id, "cannot read the units", 1);
+		cJSON_free(list);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, pool->run.task_run_id);
+	if (list)
+		sqlite3_bind_text(st, 2, list, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, limit + 1);
+	*truncated = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n++ == limit) {
+			*truncated = 1;
+			continue;
+		}
+		snapshot_unit(units, st);
+	}
+	sqlite3_reset(st);
+	cJSON_free(list);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Keeps a snapshot well inside the protocol's line limit. */
+#define SNAPSHOT_MAX_UNITS 10000
+
+static void
+handle_snapshot(struct pool_conn *c, const struct msg_packet *p)
+{
+	struct pool *pool = c->pool;
+	struct msg_packet reply = MSG_PACKET_INIT;
+	const cJSON *statuses = NULL, *s;
+	cJSON *d;
+	int64_t limit;
+	int truncated;
+	char *err = NULL;
+
+	if (msg_opt_arr(p->data, "statuses", &statuses, &err) < 0 ||
+	    msg_opt_int(p->data, "limit", SNAPSHOT_MAX_UNITS, &limit,
+	    &err) < 0) {
+		pool_send_error(c, p->request_id, err, 0);
+		free(err);
 		return;
 	}
+	msg_foreach(s, statuses) {
+		if (!cJSON_IsString(s)) {
+			pool_send_error(c, p->request_id,
+			    "field 'statuses' must list strings", 0);
+			return;
+		}
+	}
+	if (limit < 0 || limit > SNAPSHOT_MAX_UNITS)
+		limit = SNAPSHOT_MAX_UNITS;
 	d = msg_new_object();
-	units = msg_set_array(d, "units");
-	counts = msg_set_object(d, "counts");
-	sqlite3_bind_int64(st, 1, pool->run.task_run_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		snapshot_unit(units, counts, st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
+	if (snapshot_counts(pool, msg_set_object(d, "counts")) < 0 ||
+	    snapshot_units(pool, msg_set_array(d, "units"), statuses, limit,
+	    &truncated) < 0) {
 		pool_send_error(c, p->request_id, db_errmsg(pool->db), 1);
 		msg_free(d);
 		return;
 	}
+	msg_set_bool(d, "truncated", truncated);
 	msg_set_id(d, "task_run_id", pool->run.task_run_id);
 	reply.packet_type = PT_SNAPSHOT;
 	reply.subject_id = PROTO_SYSTEM_SUBJECT;
