@@ -59,7 +59,10 @@
 #define RESTART_RESET_MS 30000
 #define RESTART_GIVE_UP 20
 
+struct sup;
+
 struct child {
+	struct sup *sup;
 	const char *name;	/* "pool", "io", "workers" */
 	pid_t pid;		/* 0: not running */
 	int pidfd;		/* -1: none */
@@ -398,22 +401,28 @@ child_restart(struct sup *s, struct child *c)
 	return start_workers(s);
 }
 
-struct restart {
-	struct sup *s;
-	struct child *c;
-};
+static long restart_now(struct loop *l, long long id, void *arg);
+
+/* Start C again after a backoff that grows with its failures in a row. */
+static void
+arm_restart(struct child *c)
+{
+	long delay = RESTART_MIN_MS << (c->failures < 6 ? c->failures : 6);
+
+	if (delay > RESTART_MAX_MS)
+		delay = RESTART_MAX_MS;
+	warn("restarting %s in %ld ms", c->name, delay);
+	c->timer = loop_add_timer(c->sup->loop, delay, restart_now, c);
+}
 
 static long
 restart_now(struct loop *l, long long id, void *arg)
 {
-	struct restart *r = arg;
-	struct sup *s = r->s;
-	struct child *c = r->c;
-	long delay;
+	struct child *c = arg;
+	struct sup *s = c->sup;
 
 	(void)l;
 	(void)id;
-	free(r);
 	c->timer = 0;
 	if (s->phase == PHASE_DONE)
 		return LOOP_NOMORE;
@@ -427,33 +436,17 @@ restart_now(struct loop *l, long long id, void *arg)
 		finish(s);
 		return LOOP_NOMORE;
 	}
-	delay = RESTART_MIN_MS << (c->failures < 6 ? c->failures : 6);
-	if (delay > RESTART_MAX_MS)
-		delay = RESTART_MAX_MS;
-	r = xmalloc(sizeof(*r));
-	r->s = s;
-	r->c = c;
-	c->timer = loop_add_timer(s->loop, delay, restart_now, r);
+	arm_restart(c);
 	return LOOP_NOMORE;
 }
 
 static void
-schedule_restart(struct sup *s, struct child *c)
+schedule_restart(struct child *c)
 {
-	struct restart *r;
-	long delay;
-
 	if (loop_now_ms() - c->started_ms > RESTART_RESET_MS)
 		c->failures = 0;
-	delay = RESTART_MIN_MS << (c->failures < 6 ? c->failures : 6);
-	if (delay > RESTART_MAX_MS)
-		delay = RESTART_MAX_MS;
+	arm_restart(c);
 	c->failures++;
-	warn("restarting %s in %ld ms", c->name, delay);
-	r = xmalloc(sizeof(*r));
-	r->s = s;
-	r->c = c;
-	c->timer = loop_add_timer(s->loop, delay, restart_now, r);
 }
 
 static struct child *
@@ -509,7 +502,7 @@ on_child_exit(struct loop *l, int fd, int events, void *arg)
 		ipc_conn_free(s->conn);
 		s->conn = NULL;
 	}
-	schedule_restart(s, c);
+	schedule_restart(c);
 }
 
 /* Ask C to stop (SIGTERM), wait, and kill it if it does not. */
@@ -1162,9 +1155,10 @@ sup_release(struct sup *s)
 }
 
 static void
-child_init(struct child *c, const char *name)
+child_init(struct child *c, struct sup *s, const char *name)
 {
 	memset(c, 0, sizeof(*c));
+	c->sup = s;
 	c->name = name;
 	c->pidfd = -1;
 }
@@ -1264,9 +1258,9 @@ supervise(struct db **dbp, int64_t run_id, const struct task_config *cfg,
 	s.run_id = run_id;
 	s.cfg = cfg;
 	s.o = o;
-	child_init(&s.pool, "pool");
-	child_init(&s.io, "io");
-	child_init(&s.workers, "workers");
+	child_init(&s.pool, &s, "pool");
+	child_init(&s.io, &s, "io");
+	child_init(&s.workers, &s, "workers");
 	s.dir = launch_run_dir(run_id);
 	s.sock = run_file(&s, "pool.sock");
 	s.tty = isatty(2) && !o->detach;
