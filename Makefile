@@ -113,22 +113,24 @@ install: all
 	for f in share/man/man1/*.1; do \
 		[ -e "$$f" ] && install -m 644 "$$f" $(DESTDIR)$(MANDIR)/man1/; \
 	done; true
-	if [ -e completions/mephisto.bash ]; then \
-		install -d $(DESTDIR)$(BASHCOMPDIR) && \
-		install -m 644 completions/mephisto.bash $(DESTDIR)$(BASHCOMPDIR)/mephisto; fi
-	if [ -e completions/_mephisto ]; then \
-		install -d $(DESTDIR)$(ZSHCOMPDIR) && \
-		install -m 644 completions/_mephisto $(DESTDIR)$(ZSHCOMPDIR)/_mephisto; fi
-	if [ -e completions/mephisto.fish ]; then \
-		install -d $(DESTDIR)$(FISHCOMPDIR) && \
-		install -m 644 completions/mephisto.fish $(DESTDIR)$(FISHCOMPDIR)/mephisto.fish; fi
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+		$(DESTDIR)$(FISHCOMPDIR)
+	install -m 644 completions/mephisto.bash $(DESTDIR)$(BASHCOMPDIR)/mephisto
+	install -m 644 completions/_mephisto $(DESTDIR)$(ZSHCOMPDIR)/_mephisto
+	install -m 644 completions/mephisto.fish $(DESTDIR)$(FISHCOMPDIR)/mephisto.fish
+	# bash-completion and fish load a completion by the command's name.
+	for p in $(filter-out mephisto,$(PROGRAMS)); do \
+		ln -sf mephisto $(DESTDIR)$(BASHCOMPDIR)/$$p && \
+		ln -sf mephisto.fish $(DESTDIR)$(FISHCOMPDIR)/$$p.fish || exit 1; \
+	done
 
 uninstall:
 	rm -f $(PROGRAMS:%=$(DESTDIR)$(BINDIR)/%)
 	rm -rf $(DESTDIR)$(DATADIR)/mephisto
 	rm -f $(PROGRAMS:%=$(DESTDIR)$(MANDIR)/man1/%.1)
-	rm -f $(DESTDIR)$(BASHCOMPDIR)/mephisto $(DESTDIR)$(ZSHCOMPDIR)/_mephisto \
-		$(DESTDIR)$(FISHCOMPDIR)/mephisto.fish
+	rm -f $(PROGRAMS:%=$(DESTDIR)$(BASHCOMPDIR)/%) \
+		$(PROGRAMS:%=$(DESTDIR)$(FISHCOMPDIR)/%.fish) \
+		$(DESTDIR)$(ZSHCOMPDIR)/_mephisto
 
 # Debian packages needed to build and test; installed only when missing.
 DEB_PACKAGES = build-essential pkg-config libsqlite3-dev libcjson-dev \

@@ -25,6 +25,7 @@
 #include "path.h"
 #include "xalloc.h"
 #include "yml.h"
+#include "opt.h"
 #include "banned.h"
 
 #define EXIT_USAGE 2
@@ -593,8 +594,7 @@ run_command(const struct command *cmd, int argc, char **argv)
 	snprintf(shortopts, sizeof(shortopts), "+h%s", cmd->opts);
 	optind = 0;	/* glibc: start over, from argv[1] */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, shortopts, long_options,
-	    NULL)) != -1) {
+	while ((c = opt_getopt(argc, argv, shortopts, long_options)) != -1) {
 		if (c == 'h') {
 			print_help(cmd);
 			return 0;
@@ -633,8 +633,12 @@ main(int argc, char **argv)
 
 	log_init(argv[0]);
 	log_level_from_env(NULL);
+	/* The commands; the options follow from opt_getopt. */
+	if (opt_is_completion_helper(argc, argv))
+		for (c = 0; c < (int)ARRAY_SIZE(commands); c++)
+			puts(commands[c].name);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", long_options, NULL)) != -1) {
+	while ((c = opt_getopt(argc, argv, "+h", long_options)) != -1) {
 		if (c == 'h') {
 			fputs(usage_text, stdout);
 			return finish(0);

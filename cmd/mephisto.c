@@ -19,6 +19,7 @@
 #include "log.h"
 #include "path.h"
 #include "xalloc.h"
+#include "opt.h"
 #include "banned.h"
 
 #ifndef MEPHISTO_LIBEXECDIR
@@ -28,7 +29,7 @@
 #define PREFIX "mephisto-"
 
 static const char usage_text[] =
-    "usage: mephisto [--version] [--help] COMMAND [ARGS...]\n"
+    "usage: mephisto [--version] [--help] [--list-commands] COMMAND [ARGS...]\n"
     "\n"
     "Run crowdsourced data-collection tasks.\n"
     "\n"
@@ -293,8 +294,12 @@ main(int argc, char **argv)
 	int c;
 
 	log_init("mephisto");
+	if (opt_is_completion_helper(argc, argv)) {
+		opt_print_longopts(opts);
+		return list_commands_cmd();
+	}
 	/* Stop at the first non-option: the command and its own arguments. */
-	while ((c = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
+	while ((c = opt_getopt(argc, argv, "+hV", opts)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(usage_text, stdout);

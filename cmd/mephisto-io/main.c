@@ -31,6 +31,7 @@
 #include "proto.h"
 #include "upload.h"
 #include "xalloc.h"
+#include "opt.h"
 #include "banned.h"
 
 static const char usage_text[] =
@@ -130,7 +131,7 @@ parse_args(int argc, char **argv, struct io_opts *o, struct args *a)
 {
 	int c;
 
-	while ((c = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+	while ((c = opt_getopt(argc, argv, "h", long_options)) != -1) {
 		switch (c) {
 		case OPT_RUN:
 			o->run_id = optarg;

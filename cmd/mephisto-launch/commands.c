@@ -22,6 +22,7 @@
 #include "proto.h"
 #include "run.h"
 #include "xalloc.h"
+#include "opt.h"
 #include "banned.h"
 
 /*
@@ -39,7 +40,7 @@ only_help(int argc, char **argv, const char *usage)
 {
 	int c;
 
-	while ((c = getopt_long(argc, argv, "h", help_only, NULL)) != -1) {
+	while ((c = opt_getopt(argc, argv, "h", help_only)) != -1) {
 		if (c == 'h') {
 			fputs(usage, stdout);
 			log_close_stdout();
@@ -96,7 +97,7 @@ cmd_list(int argc, char **argv)
 	char *err = NULL;
 	int ch, json = 0;
 
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = opt_getopt(argc, argv, "h", opts)) != -1) {
 		if (ch == 'j') {
 			json = 1;
 		} else if (ch == 'h') {
@@ -343,7 +344,7 @@ cmd_status(int argc, char **argv)
 	char *err = NULL;
 	int c, json = 0, live = 1, r;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = opt_getopt(argc, argv, "h", opts)) != -1) {
 		if (c == 'j') {
 			json = 1;
 		} else if (c == 'h') {

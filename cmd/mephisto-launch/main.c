@@ -12,6 +12,7 @@
 #include "registry.h"
 #include "run.h"
 #include "xalloc.h"
+#include "opt.h"
 #include "banned.h"
 
 /*
@@ -188,6 +189,10 @@ main(int argc, char **argv)
 	if (argc < 2)
 		launch_usage_error(launch_usage_text, "a task file or a command is "
 		    "needed");
+	/* The commands; the start options follow from cmd_start. */
+	if (opt_is_completion_helper(argc, argv))
+		for (i = 0; i < ARRAY_SIZE(commands); i++)
+			puts(commands[i].name);
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		if (!strcmp(argv[1], commands[i].name)) {
 			r = commands[i].fn(argc - 1, argv + 1);

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "run.h"
 #include "xalloc.h"
+#include "opt.h"
 #include "banned.h"
 
 /*
@@ -234,7 +235,7 @@ cmd_results(int argc, char **argv)
 	char *err = NULL;
 	int c, csv = 0, r;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = opt_getopt(argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 't':
 			q.task_name = optarg;

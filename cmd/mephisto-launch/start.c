@@ -13,6 +13,7 @@
 #include "run.h"
 #include "task.h"
 #include "xalloc.h"
+#include "opt.h"
 #include "banned.h"
 
 /*
@@ -195,8 +196,7 @@ cmd_start(int argc, char **argv)
 	const char *file, *path;
 	int c, check = 0, create_only = 0, code;
 
-	while ((c = getopt_long(argc, argv, "qh", start_options,
-	    NULL)) != -1) {
+	while ((c = opt_getopt(argc, argv, "qh", start_options)) != -1) {
 		if (supervise_option(c, &o, launch_usage_text))
 			continue;
 		switch (c) {
@@ -262,8 +262,11 @@ cmd_resume(int argc, char **argv)
 	int64_t run_id;
 	int c, code;
 
-	while ((c = getopt_long(argc, argv, "qh", start_options,
-	    NULL)) != -1) {
+	static const int resume_only[] = { OPT_RESULTS, 'q', OPT_DETACH,
+		OPT_GRACE, OPT_AUTO_WORKERS, OPT_ANSWERS, OPT_LOG_LEVEL, 0 };
+
+	while ((c = opt_getopt_only(argc, argv, "qh", start_options,
+	    resume_only)) != -1) {
 		if (supervise_option(c, &o, resume_usage))
 			continue;
 		if (c == 'h') {

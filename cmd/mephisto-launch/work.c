@@ -20,6 +20,7 @@
 #include "log.h"
 #include "proto.h"
 #include "xalloc.h"
+#include "opt.h"
 #include "banned.h"
 
 /*
@@ -415,7 +416,7 @@ cmd_work(int argc, char **argv)
 	cJSON *check;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = opt_getopt(argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'n':
 			n = atol(optarg);

@@ -14,6 +14,7 @@
 #include "db.h"
 #include "log.h"
 #include "pool.h"
+#include "opt.h"
 #include "banned.h"
 
 #define EXIT_USAGE 2
@@ -113,7 +114,7 @@ run_daemon(int argc, char **argv)
 	int64_t run_id;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = opt_getopt(argc, argv, "h", opts)) != -1) {
 		switch (c) {
 		case 'r':
 			run = optarg;
@@ -147,6 +148,10 @@ main(int argc, char **argv)
 	size_t i;
 
 	log_init("mephisto-pool");
+	/* The commands; the daemon's options follow from run_daemon. */
+	if (opt_is_completion_helper(argc, argv))
+		for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+			puts(commands[i].name);
 	if (argc > 1 && argv[1][0] != '-') {
 		for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 			if (!strcmp(argv[1], commands[i].name))

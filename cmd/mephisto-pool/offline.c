@@ -14,6 +14,7 @@
 #include "pool.h"
 #include "provider.h"
 #include "xalloc.h"
+#include "opt.h"
 #include "banned.h"
 
 /*
@@ -57,11 +58,13 @@ parse(int argc, char **argv, const char *shortopts, int min, int max,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, n;
+	int only[8] = { 0 }, c, n;
 
+	for (n = 0; shortopts[n] && n < 7; n++)
+		only[n] = (unsigned char)shortopts[n];
 	memset(o, 0, sizeof(*o));
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = opt_getopt_only(argc, argv, "h", longopts, only)) != -1) {
 		if (c == 'h') {
 			fputs(usage, stdout);
 			exit(log_close_stdout());

@@ -14,6 +14,7 @@
 #include "review.h"
 #include "run.h"
 #include "xalloc.h"
+#include "opt.h"
 #include "banned.h"
 
 /*
@@ -82,12 +83,15 @@ xparse(int argc, char **argv, const char *usage, int is_export,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static const int export_only[] = { 't', 'r', 's', 'F', 0 };
+	static const int summary_only[] = { 't', 'r', 'j', 0 };
 	char *p, *save = NULL;
 	size_t i;
 	int c;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = opt_getopt_only(argc, argv, "h", longopts,
+	    is_export ? export_only : summary_only)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(usage, stdout);

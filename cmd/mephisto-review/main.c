@@ -19,6 +19,7 @@
 #include "msg.h"
 #include "review.h"
 #include "xalloc.h"
+#include "opt.h"
 #include "banned.h"
 
 static const char usage_text[] =
@@ -170,7 +171,7 @@ parse_opts(int argc, char **argv, const char *usage, const char *allowed,
 	int c;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = opt_getopt(argc, argv, "h", longopts)) != -1) {
 		if (c == 'h') {
 			fputs(usage, stdout);
 			exit(log_close_stdout());
@@ -746,6 +747,12 @@ main(int argc, char **argv)
 
 	log_init("mephisto-review");
 	log_level_from_env(NULL);
+	/* The commands; the options follow from cmd_interactive. */
+	if (opt_is_completion_helper(argc, argv)) {
+		for (v = 0; v < REVIEW_NR_VERBS; v++)
+			puts(review_verb_name(v));
+		puts("replay\nexport\nsummary");
+	}
 	if (argc > 1 && review_verb_parse(argv[1], &v) == 0)
 		return cmd_verb(v, argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "replay"))

@@ -38,6 +38,7 @@ enum review_verb {
 	REVIEW_QUALIFY,
 	REVIEW_REVOKE,
 };
+#define REVIEW_NR_VERBS (REVIEW_REVOKE + 1)
 
 /* "approve", "soft-reject", ...: the verb as typed and as recorded. */
 const char *review_verb_name(enum review_verb v);
