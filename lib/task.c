@@ -125,6 +125,7 @@ static const struct key keys[] = {
 	{ "architect", "hostname", K_STR, F(hostname), "localhost", 0, RB },
 	{ "architect", "port", K_PORT, F(port), "3000", 0, RB },
 	{ "architect", "bind", K_STR, F(bind), NULL, 0, RB },
+	{ "architect", "public_url", K_STR, F(public_url), NULL, 0, RB },
 };
 
 #define NKEYS ARRAY_SIZE(keys)
@@ -984,6 +985,10 @@ check_all(struct load *ld)
 	if (cfg->hostname && !*cfg->hostname)
 		report(ld, origin_of(ld, "architect", "hostname"),
 		    "architect.hostname is empty");
+	if (cfg->public_url && strncmp(cfg->public_url, "http://", 7) &&
+	    strncmp(cfg->public_url, "https://", 8))
+		report(ld, origin_of(ld, "architect", "public_url"),
+		    "architect.public_url must start with http:// or https://");
 	for (i = 0; i < ARRAY_SIZE(data_keys); i++) {
 		const struct origin *o = origin_of(ld, "blueprint", data_keys[i]);
 

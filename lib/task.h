@@ -33,7 +33,9 @@ struct cJSON;
  *   architect:  _architect_type local, hostname localhost, port 3000
  *               (0: any free port), bind (the address io listens on;
  *               default: loopback when hostname is localhost or a
- *               loopback address, else every interface)
+ *               loopback address, else every interface), public_url
+ *               (the task URL as workers reach it, e.g. through a
+ *               reverse proxy; default http://hostname:port/)
  *
  * Paths in the file are relative to the file's folder; paths given as
  * overrides are relative to the current folder.  After loading every path
@@ -104,6 +106,7 @@ struct task_config {
 	char *architect_type;
 	char *hostname;			/* the name in worker URLs */
 	char *bind;			/* listen address or NULL */
+	char *public_url;		/* the URL workers use, or NULL */
 	int port;
 
 	/* Where it came from, for messages about the data file. */

@@ -1068,6 +1068,41 @@ on_request(struct io *io, struct session *s, const char *path)
 	return 0;
 }
 
+/*
+ * The client's address for the log: the peer, or, when the peer is this
+ * machine (a reverse proxy in front of io), the first address of its
+ * X-Forwarded-For header.
+ */
+static void
+client_address(struct lws *wsi, char *buf, size_t size)
+{
+	char fwd[128], *comma;
+
+	lws_get_peer_simple(wsi, buf, size);
+	if (strcmp(buf, "127.0.0.1") && strcmp(buf, "::1") &&
+	    strcmp(buf, "::ffff:127.0.0.1"))
+		return;
+	if (lws_hdr_copy(wsi, fwd, sizeof(fwd),
+	    WSI_TOKEN_X_FORWARDED_FOR) <= 0)
+		return;
+	comma = strchr(fwd, ',');
+	if (comma)
+		*comma = '\0';
+	snprintf(buf, size, "%s", fwd + strspn(fwd, " "));
+}
+
+static void
+log_request(struct lws *wsi, const char *path)
+{
+	char addr[128] = "?";
+
+	if (log_get_level() > LOG_DEBUG)
+		return;
+	client_address(wsi, addr, sizeof(addr));
+	log_debug("%s %s from %s", lws_hdr_total_length(wsi,
+	    WSI_TOKEN_POST_URI) > 0 ? "POST" : "GET", path, addr);
+}
+
 int
 http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
@@ -1083,6 +1118,7 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		s->wsi = wsi;
 		if (s->req)
 			return -1;	/* a request while one is pending */
+		log_request(wsi, in);
 		return on_request(io, s, in);
 	case LWS_CALLBACK_HTTP_BODY:
 		return on_body(io, s, in, len);

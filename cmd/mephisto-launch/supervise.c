@@ -299,7 +299,16 @@ read_port(struct sup *s)
 		return -1;
 	s->port = (int)port;
 	free(s->url);
-	s->url = xasprintf("http://%s:%d/", s->cfg->hostname, s->port);
+	if (s->cfg->public_url) {
+		const char *u = s->cfg->public_url;
+		size_t n = strlen(u);
+
+		s->url = xasprintf("%s%s", u, n && u[n - 1] == '/' ? "" :
+		    "/");
+	} else {
+		s->url = xasprintf("http://%s:%d/", s->cfg->hostname,
+		    s->port);
+	}
 	return 0;
 }
 
@@ -365,8 +374,17 @@ start_workers(struct sup *s)
 	char *prog = program_path("mephisto-launch");
 	char *n = xasprintf("%ld", s->o->auto_workers);
 	char *onb = answers_json(s);
+	const char *bind = io_bind_address(s->cfg);
 	const char *argv[12];
+	char *local;
 	int i = 0, r;
+
+	if (!strcmp(bind, "0.0.0.0") || !strcmp(bind, "::"))
+		bind = "127.0.0.1";
+	if (strchr(bind, ':'))
+		local = xasprintf("http://[%s]:%d/", bind, s->port);
+	else
+		local = xasprintf("http://%s:%d/", bind, s->port);
 
 	argv[i++] = prog;
 	argv[i++] = "work";
@@ -382,12 +400,14 @@ start_workers(struct sup *s)
 		argv[i++] = "--onboarding";
 		argv[i++] = onb;
 	}
-	argv[i++] = s->url;
+	/* Straight to io, not through a proxy that public_url may name. */
+	argv[i++] = local;
 	argv[i] = NULL;
 	r = child_spawn(s, &s->workers, argv, 0);
 	free(prog);
 	free(n);
 	free(onb);
+	free(local);
 	return r;
 }
 

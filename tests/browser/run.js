@@ -32,6 +32,8 @@ async function main() {
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
+      // Tests of a TLS proxy use a self-signed certificate.
+      ignoreHTTPSErrors: Boolean(process.env.MEPHISTO_BROWSER_INSECURE),
       args: [
         "--no-sandbox",
         "--disable-gpu",

@@ -58,8 +58,10 @@
     }
   }
 
+  // Server paths are resolved against the page's folder, so a task served
+  // under a path prefix (a reverse proxy's /tasks/) keeps working.
   function url(path) {
-    var u = new URL(path, window.location.origin);
+    var u = new URL(path.replace(/^\//, ""), document.baseURI);
     var extra = providerParams() || {};
     Object.keys(extra).forEach(function (k) {
       u.searchParams.set(k, extra[k]);

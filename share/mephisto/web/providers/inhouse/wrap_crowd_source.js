@@ -61,6 +61,6 @@ function getAgentRegistration() {
 
 function handleSubmitToProvider(task_data) {
   alert("Thank you for your work! Your submission has been recorded.");
-  window.location.replace("/welcome");
+  window.location.replace("welcome");
   return true;
 }
