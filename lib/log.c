@@ -18,6 +18,14 @@ static int log_fd = 2;
 static enum log_level log_level = LOG_INFO;
 static int log_die_status = 1;
 
+/* The level word in colour, used only on a terminal and never with NO_COLOR. */
+static const char *const level_colors[] = {
+	[LOG_DEBUG] = "\033[2m",
+	[LOG_INFO] = "\033[36m",
+	[LOG_WARN] = "\033[33m",
+	[LOG_ERROR] = "\033[1;31m",
+};
+
 static const char *const level_names[] = {
 	[LOG_DEBUG] = "debug",
 	[LOG_INFO] = "info",
@@ -110,6 +118,19 @@ log_set_die_status(int status)
 	log_die_status = status;
 }
 
+int
+log_color(void)
+{
+	static int color = -1;
+	const char *term = getenv("TERM");
+	const char *no = getenv("NO_COLOR");
+
+	if (color < 0)
+		color = log_fd == 2 && isatty(2) && !(no && *no) && term &&
+		    strcmp(term, "dumb");
+	return color;
+}
+
 /*
  * Format one line into a stack buffer and write it with a single write(2),
  * so lines from concurrent processes sharing a log file do not interleave.
@@ -133,6 +154,9 @@ emit(enum log_level level, const char *fmt, va_list ap, int errnum)
 		len = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s[%ld] %s: ",
 		    (long)(tv.tv_usec / 1000), log_name, (long)getpid(),
 		    level_names[level]);
+	} else if (log_color()) {
+		len = snprintf(line, sizeof(line), "%s: %s%s\033[m: ",
+		    log_name, level_colors[level], level_names[level]);
 	} else {
 		len = snprintf(line, sizeof(line), "%s: %s: ", log_name,
 		    level_names[level]);

@@ -47,6 +47,13 @@ void log_set_daemon(int on);
  */
 int log_open_file(const char *path);
 
+/*
+ * Whether messages to stderr may use colour: stderr is a terminal, TERM
+ * is set and not "dumb", and NO_COLOR is unset or empty
+ * (https://no-color.org).  Decided once.
+ */
+int log_color(void);
+
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 
