@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "metrics.h"
 #include "log.h"
 #include "xalloc.h"
 #include "banned.h"
@@ -34,6 +35,7 @@ struct db {
 	struct stmt_slot *slots; /* open-addressing hash table */
 	size_t nslots;		/* a power of two, or 0 */
 	size_t nused;		/* slots holding a statement */
+	struct histogram lat_begin, lat_commit;	/* seconds, for metrics */
 };
 
 /* One migration: pointers into db_schema_sql. */
@@ -173,21 +175,46 @@ db_exec(struct db *db, const char *sql)
 	    0 : -1;
 }
 
+static double
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int
 db_begin(struct db *db)
 {
+	double t = mono_s();
+	int r;
+
 	db_clear_err(db);
-	return db_exec_retry(db, "BEGIN IMMEDIATE");
+	r = db_exec_retry(db, "BEGIN IMMEDIATE");
+	histogram_observe(&db->lat_begin, mono_s() - t);
+	return r;
 }
 
 int
 db_commit(struct db *db)
 {
+	double t = mono_s();
+	int r;
+
 	db_clear_err(db);
-	if (db_exec_retry(db, "COMMIT") == 0)
+	r = db_exec_retry(db, "COMMIT");
+	histogram_observe(&db->lat_commit, mono_s() - t);
+	if (r == 0)
 		return 0;
 	db_rollback(db);
 	return -1;
+}
+
+const struct histogram *
+db_latency(const struct db *db, int commit)
+{
+	return commit ? &db->lat_commit : &db->lat_begin;
 }
 
 int

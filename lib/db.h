@@ -99,6 +99,13 @@ int db_begin(struct db *db);
 int db_commit(struct db *db);
 
 /*
+ * How long db_begin() (COMMIT 0: waiting for the write lock) or
+ * db_commit() (COMMIT 1: the durable write) took on DB, for metrics.
+ */
+struct histogram;
+const struct histogram *db_latency(const struct db *db, int commit);
+
+/*
  * Roll back the transaction, if one is open.  The reason for the failure
  * that led here (the last SQLite error) stays available in db_errmsg().
  * Returns 0, or -1.

@@ -77,6 +77,8 @@
  *   disconnect_active   every live agent becomes "disconnect", its unit is
  *                       expired; reply ack with data {count}
  *   shutdown            reply ack, then the pool exits cleanly
+ *   metrics             reply metrics: data {text} (Prometheus text
+ *                       format: the pool's metrics)
  */
 
 #define PROTO_VERSION 1
@@ -107,6 +109,7 @@
 #define PT_EVENT "event"
 #define PT_DISCONNECT_ACTIVE "disconnect_active"
 #define PT_SHUTDOWN "shutdown"
+#define PT_METRICS "metrics"
 
 /* The subject of system packets. */
 #define PROTO_SYSTEM_SUBJECT "mephisto"

@@ -126,6 +126,7 @@ static const struct key keys[] = {
 	{ "architect", "port", K_PORT, F(port), "3000", 0, RB },
 	{ "architect", "bind", K_STR, F(bind), NULL, 0, RB },
 	{ "architect", "public_url", K_STR, F(public_url), NULL, 0, RB },
+	{ "architect", "metrics_port", K_PORT, F(metrics_port), "0", 0, RB },
 };
 
 #define NKEYS ARRAY_SIZE(keys)

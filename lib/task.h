@@ -35,7 +35,8 @@ struct cJSON;
  *               default: loopback when hostname is localhost or a
  *               loopback address, else every interface), public_url
  *               (the task URL as workers reach it, e.g. through a
- *               reverse proxy; default http://hostname:port/)
+ *               reverse proxy; default http://hostname:port/),
+ *               metrics_port 0 (Prometheus metrics on 127.0.0.1; 0: off)
  *
  * Paths in the file are relative to the file's folder; paths given as
  * overrides are relative to the current folder.  After loading every path
@@ -107,6 +108,7 @@ struct task_config {
 	char *hostname;			/* the name in worker URLs */
 	char *bind;			/* listen address or NULL */
 	char *public_url;		/* the URL workers use, or NULL */
+	int metrics_port;		/* 0: no metrics listener */
 	int port;
 
 	/* Where it came from, for messages about the data file. */

@@ -137,18 +137,25 @@ http_session_closed(struct io *io, struct session *s)
 	s->req = NULL;
 }
 
-/* Answer with STATUS and the LEN bytes of BODY (copied). */
+/* Answer with STATUS and the LEN bytes of BODY (copied) of TYPE. */
 static void
-reply(struct session *s, int status, const char *body, size_t len)
+reply_typed(struct session *s, int status, const char *type,
+    const char *body, size_t len)
 {
 	struct http_req *r = s->req ? s->req : req_new(s);
 
 	r->status = status;
 	free(r->resp);
 	r->resp = frame_new(body, len);
-	r->resp_type = "application/json";
+	r->resp_type = type;
 	r->phase = 1;
 	lws_callback_on_writable(s->wsi);
+}
+
+static void
+reply(struct session *s, int status, const char *body, size_t len)
+{
+	reply_typed(s, status, "application/json", body, len);
 }
 
 static void
@@ -219,6 +226,7 @@ write_answer(struct session *s)
 		return 0;
 	is_head = lws_hdr_total_length(s->wsi, WSI_TOKEN_HEAD_URI) > 0;
 	if (r->phase == 1) {
+		metrics_response(io_of(s->wsi), r->status);
 		if (lws_add_http_common_headers(s->wsi, (unsigned)r->status,
 		    r->resp_type, r->resp->len, &p, end) ||
 		    lws_add_http_header_by_token(s->wsi,
@@ -1068,6 +1076,56 @@ on_request(struct io *io, struct session *s, const char *path)
 	return 0;
 }
 
+/* The metrics page: io's own, then the pool's (when it answers). */
+static void
+metrics_answer(struct io *io, struct session *s, const char *pool_text)
+{
+	struct buf b = BUF_INIT;
+
+	metrics_io_text(io, &b);
+	if (pool_text)
+		buf_addstr(&b, pool_text);
+	reply_typed(s, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    b.buf, b.len);
+	buf_release(&b);
+}
+
+static void
+on_pool_metrics(struct io *io, void *arg, struct msg_packet *rep,
+    const char *err)
+{
+	struct session *s = arg;
+	const char *text = NULL;
+
+	s->req->pending = NULL;
+	if (rep && rep->packet_type && !strcmp(rep->packet_type, PT_METRICS) &&
+	    msg_opt_str(rep->data, "text", NULL, &text, NULL))
+		text = NULL;
+	metrics_answer(io, s, text);
+}
+
+int
+http_metrics_request(struct io *io, struct session *s, const char *path)
+{
+	struct msg_packet p = MSG_PACKET_INIT;
+	struct http_req *r;
+
+	if (lws_hdr_total_length(s->wsi, WSI_TOKEN_GET_URI) <= 0 ||
+	    strcmp(path, "/metrics")) {
+		refuse(s, 404, "only GET /metrics is served here");
+		return 0;
+	}
+	r = req_new(s);
+	p.packet_type = PT_METRICS;
+	p.subject_id = PROTO_SYSTEM_SUBJECT;
+	p.data = msg_new_object();
+	r->pending = pool_request(io, &p, 0, on_pool_metrics, s);
+	msg_free(p.data);
+	if (!r->pending)
+		metrics_answer(io, s, NULL);
+	return 0;
+}
+
 /*
  * The client's address for the log: the peer, or, when the peer is this
  * machine (a reverse proxy in front of io), the first address of its
@@ -1118,6 +1176,8 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		s->wsi = wsi;
 		if (s->req)
 			return -1;	/* a request while one is pending */
+		if (lws_get_vhost(wsi) == io->metrics_vhost)
+			return http_metrics_request(io, s, in);
 		log_request(wsi, in);
 		return on_request(io, s, in);
 	case LWS_CALLBACK_HTTP_BODY:
@@ -1140,6 +1200,8 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return ws_callback(wsi, reason, s, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
+		if (lws_get_vhost(wsi) == io->metrics_vhost)
+			return -1;	/* no WebSockets on the metrics port */
 		return ws_callback(wsi, reason, s, in, len);
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);

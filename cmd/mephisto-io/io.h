@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "metrics.h"
 #include "msg.h"
 
 struct io;
@@ -55,6 +56,7 @@ struct io_opts {
 	int pool_timeout_ms;	/* deadline of a request to the pool */
 	int ping_timeout_ms;
 	int lost_timeout_ms;
+	int metrics_port;	/* -1: no metrics listener; 0: any port */
 };
 
 /*
@@ -157,6 +159,8 @@ typedef void pending_fn(struct io *io, void *arg, struct msg_packet *reply,
 struct pending {
 	struct smap_entry ent;		/* key: id */
 	char id[24];
+	int kind;			/* metrics_kind() of its type */
+	double t_client, t_in, t_out;	/* its stamps, for metrics */
 	struct pending *prev, *next;	/* in deadline order */
 	int64_t deadline_us;
 	pending_fn *fn;			/* NULL: nobody waits for the reply */
@@ -184,6 +188,18 @@ struct pool {
 	struct pending *first, *last;	/* by deadline */
 };
 
+/* What io counts for its metrics (metrics.c). */
+#define IO_NR_KINDS 7
+#define IO_NR_STAGES 5
+#define IO_NR_CODES 10
+
+struct io_metrics {
+	struct histogram handler[IO_NR_KINDS];
+	struct histogram e2e[IO_NR_KINDS][IO_NR_STAGES];
+	uint64_t responses[IO_NR_CODES];
+	long websockets;
+};
+
 struct io {
 	struct io_opts opt;
 	struct lws_context *ctx;
@@ -199,6 +215,9 @@ struct io {
 	lws_sorted_usec_list_t tick;
 	int stop;
 	uint64_t serial;		/* for unique names */
+	struct io_metrics metrics;
+	struct lws_vhost *metrics_vhost;	/* or NULL: no metrics */
+	int metrics_port;		/* its bound port */
 };
 
 /* The io of a connection. */
@@ -283,5 +302,21 @@ void pool_hold(struct io *io, struct msg_packet *p);
 void pool_sweep(struct io *io);
 /* Epoch milliseconds to report as last_mephisto_ping. */
 double pool_last_ping_ms(struct io *io);
+
+/* metrics.c */
+/* The index of PACKET_TYPE among the metrics' packet types, or -1. */
+int metrics_kind(const char *packet_type);
+/* Request R got REPLY: observe its latencies. */
+void metrics_request_done(struct io *io, const struct pending *r,
+    const struct msg_packet *reply);
+/* An API answer with STATUS was sent. */
+void metrics_response(struct io *io, int status);
+/* Append io's metrics to B. */
+void metrics_io_text(struct io *io, struct buf *b);
+/* Write <run dir>/metrics.port. */
+int metrics_write_port(struct io *io);
+/* http.c: answer a request on the metrics listener. */
+int http_metrics_request(struct io *io, struct session *s,
+    const char *path);
 
 #endif

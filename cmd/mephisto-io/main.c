@@ -52,6 +52,9 @@ static const char usage_text[] =
 "  --pool-timeout MS     deadline of a request to the pool (10000)\n"
 "  --ping-timeout MS     silence after which a socket is gone (15000)\n"
 "  --lost-timeout MS     time a closed socket has to return (10000)\n"
+"  --metrics-port N      serve Prometheus metrics on 127.0.0.1:N/metrics\n"
+"                        (0: any free port, written to <run dir>/metrics.port;\n"
+"                        default: no metrics listener)\n"
 "  -h, --help            show this help\n"
 "\n"
 "The bound port is written to <run dir>/io.port.  The pool is reached at\n"
@@ -62,6 +65,7 @@ enum {
 	OPT_RUN = 256, OPT_PORT, OPT_HOST, OPT_RUN_DIR, OPT_STATIC,
 	OPT_LOG_LEVEL, OPT_MAX_BODY, OPT_MAX_UPLOAD, OPT_MAX_FILES,
 	OPT_POOL_TIMEOUT, OPT_PING_TIMEOUT, OPT_LOST_TIMEOUT,
+	OPT_METRICS_PORT,
 };
 
 static const struct option long_options[] = {
@@ -77,6 +81,7 @@ static const struct option long_options[] = {
 	{ "pool-timeout", required_argument, NULL, OPT_POOL_TIMEOUT },
 	{ "ping-timeout", required_argument, NULL, OPT_PING_TIMEOUT },
 	{ "lost-timeout", required_argument, NULL, OPT_LOST_TIMEOUT },
+	{ "metrics-port", required_argument, NULL, OPT_METRICS_PORT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -175,6 +180,10 @@ parse_args(int argc, char **argv, struct io_opts *o, struct args *a)
 		case OPT_LOST_TIMEOUT:
 			o->lost_timeout_ms = (int)number(optarg,
 			    "--lost-timeout", 3600000);
+			break;
+		case OPT_METRICS_PORT:
+			o->metrics_port = (int)number(optarg,
+			    "--metrics-port", 65535);
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -393,6 +402,31 @@ create_context(struct io *io)
 	return 0;
 }
 
+/* The metrics listener: loopback only, its own vhost. */
+static int
+create_metrics(struct io *io)
+{
+	struct lws_context_creation_info info;
+
+	if (io->opt.metrics_port < 0)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	info.port = io->opt.metrics_port;
+	info.iface = "127.0.0.1";
+	info.vhost_name = "metrics";
+	info.protocols = protocols;
+	info.user = io;
+	info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND |
+	    LWS_SERVER_OPTION_DISABLE_IPV6;
+	io->metrics_vhost = lws_create_vhost(io->ctx, &info);
+	if (!io->metrics_vhost)
+		return error("cannot listen for metrics on 127.0.0.1 port %d",
+		    io->opt.metrics_port);
+	io->metrics_port = lws_get_vhost_listen_port(io->metrics_vhost);
+	log_info("metrics on http://127.0.0.1:%d/metrics", io->metrics_port);
+	return metrics_write_port(io);
+}
+
 /* Write the bound port to <run dir>/io.port, replacing it atomically. */
 static int
 write_port_file(struct io *io)
@@ -474,6 +508,11 @@ io_release(struct io *io)
 		unlink(port_file);
 		free(port_file);
 	}
+	if (io->metrics_port > 0 && io->run_dir) {
+		port_file = path_join(io->run_dir, "metrics.port");
+		unlink(port_file);
+		free(port_file);
+	}
 	free(io->run_dir);
 	free(io->static_dir);
 	free(io->static_real);
@@ -497,6 +536,7 @@ main(int argc, char **argv)
 	io.opt.pool_timeout_ms = PROTO_DEADLINE_MS;
 	io.opt.ping_timeout_ms = IO_PING_TIMEOUT_MS;
 	io.opt.lost_timeout_ms = IO_LOST_TIMEOUT_MS;
+	io.opt.metrics_port = -1;
 	parse_args(argc, argv, &io.opt, &a);
 	log_set_daemon(1);
 	if (conf_load(&conf, NULL, &err)) {
@@ -510,7 +550,8 @@ main(int argc, char **argv)
 	raise_fd_limit();
 	pool_init(&io);
 	if (setup_dirs(&io, &a, &conf) || create_context(&io) ||
-	    write_port_file(&io) || watch_signals(&io))
+	    create_metrics(&io) || write_port_file(&io) ||
+	    watch_signals(&io))
 		goto out;
 	log_info("serving run %s on http://%s:%d/", io.opt.run_id,
 	    io.opt.host ? io.opt.host : "127.0.0.1", io.port);

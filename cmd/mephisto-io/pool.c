@@ -144,6 +144,10 @@ pool_request(struct io *io, struct msg_packet *p, unsigned flags,
 		free(r);
 		return NULL;
 	}
+	r->kind = metrics_kind(p->packet_type);
+	r->t_client = p->client_timestamp;
+	r->t_in = p->router_incoming_timestamp;
+	r->t_out = p->router_outgoing_timestamp;
 	r->fn = fn;
 	r->arg = arg;
 	r->deadline_us = now_us() + (int64_t)io->opt.pool_timeout_ms * 1000;
@@ -170,6 +174,8 @@ finish(struct io *io, struct pending *r, struct msg_packet *reply,
     const char *err)
 {
 	pending_unlink(&io->pool, r);
+	if (reply)
+		metrics_request_done(io, r, reply);
 	if (r->fn)
 		r->fn(io, r->arg, reply, err);
 	free(r);

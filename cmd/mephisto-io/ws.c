@@ -218,12 +218,14 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		c->wsi = wsi;
 		c->is_ws = 1;
 		buf_init(&c->rx);
+		io->metrics.websockets++;
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		return receive(io, c, in, len);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return writeable(c);
 	case LWS_CALLBACK_CLOSED:
+		io->metrics.websockets--;
 		agent_socket_lost(io, c);
 		frameq_clear(&c->outq);
 		buf_release(&c->rx);

@@ -337,14 +337,17 @@ start_io(struct sup *s)
 {
 	char *prog = program_path("mephisto-io"), *id = id_str(s->run_id);
 	char *port = xasprintf("%d", s->port ? s->port : s->cfg->port);
+	char *metrics = xasprintf("%d", s->cfg->metrics_port);
 	const char *argv[] = { prog, "--run", id, "--port", port,
-	    "--host", io_bind_address(s->cfg), "--run-dir", s->dir, NULL };
+	    "--host", io_bind_address(s->cfg), "--run-dir", s->dir,
+	    s->cfg->metrics_port ? "--metrics-port" : NULL, metrics, NULL };
 	int r;
 
 	r = child_spawn(s, &s->io, argv, 1);
 	free(prog);
 	free(id);
 	free(port);
+	free(metrics);
 	if (r < 0)
 		return -1;
 	if (read_port(s) < 0) {
@@ -1245,6 +1248,9 @@ supervise_run(struct sup *s)
 	if (!s->o->quiet || !s->o->detach) {
 		fprintf(human, "run %lld of task '%s' is live at %s\n",
 		    (long long)s->run_id, s->cfg->task_name, s->url);
+		if (s->cfg->metrics_port)
+			fprintf(human, "metrics: http://127.0.0.1:%d/metrics\n",
+			    s->cfg->metrics_port);
 		print_links(s, human);
 		fflush(human);
 	}

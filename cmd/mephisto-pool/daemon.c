@@ -559,6 +559,7 @@ static const struct handler handlers[] = {
 	{ PT_SUBSCRIBE, handle_subscribe },
 	{ PT_DISCONNECT_ACTIVE, handle_disconnect_active },
 	{ PT_SHUTDOWN, handle_shutdown },
+	{ PT_METRICS, pool_metrics },
 };
 
 static void

@@ -65,6 +65,17 @@ struct pool_check {
 	struct pool_check *next;
 };
 
+/* What an agent_details answer said, for metrics. */
+enum pool_response {
+	POOL_RESP_NOT_QUALIFIED,
+	POOL_RESP_NO_UNITS,
+	POOL_RESP_AGENT_MISSING,
+	POOL_RESP_ASSIGNED,
+	POOL_RESP_ASSIGNED_ONBOARDING,
+	POOL_RESP_OTHER,
+	POOL_NR_RESPONSES
+};
+
 struct pool {
 	struct db *db;
 	struct loop *loop;
@@ -82,6 +93,7 @@ struct pool {
 	double dl_timer_when;
 	struct pool_check *checks;
 	int stopping;
+	uint64_t details[POOL_NR_RESPONSES];	/* agent_details sent */
 };
 
 /* daemon.c */
@@ -103,6 +115,13 @@ void pool_push_status(struct pool *pool, const char *subject,
 void pool_publish(struct pool *pool);
 /* Roll back after a failed step and say why; returns -1. */
 int pool_db_fail(struct pool *pool, const char *what);
+
+/* metrics.c */
+struct pool_reply;
+/* Count the agent_details answer R. */
+void pool_count_details(struct pool *pool, const struct pool_reply *r);
+/* Answer a "metrics" request: data {"text": Prometheus text}. */
+void pool_metrics(struct pool_conn *c, const struct msg_packet *p);
 
 /* register.c */
 void pool_register(struct pool_conn *c, const struct msg_packet *p);

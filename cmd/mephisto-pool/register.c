@@ -56,6 +56,7 @@ pool_send_details(struct pool_conn *c, const char *subject,
 	else
 		msg_set_null(d, "init_task_data");
 	msg_set_str(d, "failure_reason", r->failure);
+	pool_count_details(c->pool, r);
 	p.packet_type = PT_AGENT_DETAILS;
 	p.subject_id = subject;
 	p.request_id = request_id;

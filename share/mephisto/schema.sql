@@ -330,6 +330,7 @@ CREATE INDEX granted_by_worker_index ON granted_qualifications (worker_id);
 
 -- migration 3: an index for offering units
 -- Finding the oldest unit of a run in a status is an index seek instead of
--- a sort of the run's units.
-CREATE INDEX unit_by_run_status_date_index
+-- a sort of the run's units.  IF NOT EXISTS: older pools created this
+-- index themselves.
+CREATE INDEX IF NOT EXISTS unit_by_run_status_date_index
     ON units (task_run_id, status, creation_date, unit_id);
