@@ -136,7 +136,7 @@ uninstall:
 DEB_PACKAGES = build-essential pkg-config libsqlite3-dev libcjson-dev \
 	libyaml-dev libwebsockets-dev libcurl4-openssl-dev sqlite3 jq \
 	bats bats-assert bats-support bats-file parallel tmux chromium \
-	man-db groff-base python3 nginx-light openssl
+	man-db groff-base python3 nginx-light openssl prometheus
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \

@@ -1119,10 +1119,13 @@ http_metrics_request(struct io *io, struct session *s, const char *path)
 	p.packet_type = PT_METRICS;
 	p.subject_id = PROTO_SYSTEM_SUBJECT;
 	p.data = msg_new_object();
-	r->pending = pool_request(io, &p, 0, on_pool_metrics, s);
+	r->pending = pool_request(io, &p, REQ_QUICK, on_pool_metrics, s);
 	msg_free(p.data);
 	if (!r->pending)
 		metrics_answer(io, s, NULL);
+	else
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+		    IO_QUICK_MS / 1000 + 30);
 	return 0;
 }
 

@@ -291,7 +291,9 @@ int pool_send(struct io *io, struct msg_packet *p);
 enum pool_req_flags {
 	REQ_DATA_ID = 1 << 0,
 	REQ_SUBJECT_ID = 1 << 1,
+	REQ_QUICK = 1 << 2,	/* a deadline of IO_QUICK_MS at most */
 };
+#define IO_QUICK_MS 2000
 struct pending *pool_request(struct io *io, struct msg_packet *p,
     unsigned flags, pending_fn *fn, void *arg);
 /* Forget the caller of P: its reply will be dropped. */

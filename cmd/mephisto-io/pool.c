@@ -150,7 +150,9 @@ pool_request(struct io *io, struct msg_packet *p, unsigned flags,
 	r->t_out = p->router_outgoing_timestamp;
 	r->fn = fn;
 	r->arg = arg;
-	r->deadline_us = now_us() + (int64_t)io->opt.pool_timeout_ms * 1000;
+	r->deadline_us = now_us() + (int64_t)((flags & REQ_QUICK) &&
+	    io->opt.pool_timeout_ms > IO_QUICK_MS ? IO_QUICK_MS :
+	    io->opt.pool_timeout_ms) * 1000;
 	r->prev = pl->last;
 	if (pl->last)
 		pl->last->next = r;
@@ -424,7 +426,7 @@ on_line(struct io *io, const char *s, size_t len)
 	if (io->pool.state == POOL_HELLO)
 		r = on_hello(io, &pkt);
 	else if (!strcmp(type, PT_AGENT_DETAILS) || !strcmp(type, PT_ACK) ||
-	    !strcmp(type, PT_ERROR))
+	    !strcmp(type, PT_ERROR) || !strcmp(type, PT_METRICS))
 		on_reply(io, &pkt);
 	else if (!strcmp(type, PT_UPDATE_STATUS) ||
 	    !strcmp(type, PT_CLIENT_LIVE_UPDATE))
