@@ -159,6 +159,8 @@ YAML
 	assert_line --regexp "^  mock "
 	assert_line --regexp "^  inhouse "
 	assert_line --regexp "^  local "
+	run -0 mephisto-launch --list --json
+	[ "$(jq -r 'select(.kind == "provider") | .name' <<<"$output" | sort | tr '\n' ' ')" = "inhouse mock " ]
 }
 
 @test "--help works for the program and every command" {

@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,7 +41,7 @@ const char launch_usage_text[] =
 "  --grace SECONDS      on Ctrl-C, wait this long for work in progress (30)\n"
 "  --auto-workers N     start N scripted workers that do every unit\n"
 "  --answers JSON       what the scripted workers submit\n"
-"  --list               show the blueprint, provider and architect types\n"
+"  --list [--json]      show the blueprint, provider and architect types\n"
 "  --log-level LEVEL    debug, info, warn or error\n"
 "  -h, --help           show this help\n"
 "\n"
@@ -143,14 +145,26 @@ launch_parse_run(const char *arg)
 }
 
 static void
-list_types(void)
+list_types(int json)
 {
 	const struct registry_entry *e;
 	enum registry_kind kind = (enum registry_kind)-1;
 	size_t i, n;
+	cJSON *o;
+	char *line;
 
 	e = registry_all(&n);
-	for (i = 0; i < n; i++) {
+	for (i = 0; json && i < n; i++) {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "kind", registry_kind_name(e[i].kind));
+		cJSON_AddStringToObject(o, "name", e[i].name);
+		cJSON_AddStringToObject(o, "summary", e[i].summary);
+		line = cJSON_PrintUnformatted(o);
+		puts(line);
+		cJSON_free(line);
+		cJSON_Delete(o);
+	}
+	for (i = 0; !json && i < n; i++) {
 		if (e[i].kind != kind) {
 			kind = e[i].kind;
 			printf("%s%ss:\n", i ? "\n" : "",
@@ -205,7 +219,10 @@ main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "--list")) {
-		list_types();
+		if (argc > 3 || (argc == 3 && strcmp(argv[2], "--json")))
+			launch_usage_error(launch_usage_text, "--list takes "
+			    "only --json");
+		list_types(argc == 3);
 		log_close_stdout();
 		return EXIT_OK;
 	}
