@@ -170,7 +170,7 @@ load lib/review
 	run -2 mephisto-review approve --task a --run 1234567
 	run -2 mephisto-review approve --plan 1234567
 	run -2 mephisto-review qualify
-	run -2 mephisto-review qualify q x 1234567
+	run -2 mephisto-review qualify q --value x 1234567
 	run -2 mephisto-review frobnicate
 	run -2 mephisto-review approve --status nope --task t
 	run --separate-stderr mephisto-review approve --task nothing
@@ -183,4 +183,14 @@ load lib/review
 	run --separate-stderr setsid -w mephisto-review --task t < /dev/null
 	[ "$status" -eq 2 ]
 	[ "${stderr_lines[0]}" = "mephisto-review: no terminal for an interactive review; give a verb (approve, reject, ...)" ]
+}
+
+@test "review: qualify NAME VALUE takes an integer as the value unless it is a unit id" {
+	review_run 1 1
+	u=$(sql "SELECT unit_id FROM units LIMIT 1")
+	run -0 mephisto-review qualify skill 7 "$u"
+	[ "$(jq -r .value <<<"$output")" = 7 ]
+	run -0 mephisto-review qualify level "$u"
+	[ "$(jq -r .value <<<"$output")" = 1 ]
+	[ "$(jq -r .unit_id <<<"$output")" = "$u" ]
 }

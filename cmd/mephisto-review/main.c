@@ -542,6 +542,20 @@ verb_usage(enum review_verb v)
 }
 
 static int
+unit_exists(struct db *db, int64_t id)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT 1 FROM units WHERE unit_id = ?");
+	int r;
+
+	if (!st)
+		die("%s", db_errmsg(db));
+	sqlite3_bind_int64(st, 1, id);
+	r = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return r;
+}
+
+static int
 parse_int64(const char *s, int64_t *out)
 {
 	char *end;
@@ -564,7 +578,8 @@ cmd_verb(enum review_verb v, int argc, char **argv)
 	const char *allowed = "trsnfd";
 	const char *const *def = done_statuses;
 	size_t nr_def = ARRAY_SIZE(done_statuses), failed;
-	struct db *db;
+	struct db *db = NULL;
+	int64_t n;
 	int i;
 
 	if (v == REVIEW_BONUS)
@@ -599,9 +614,13 @@ cmd_verb(enum review_verb v, int argc, char **argv)
 		if (!*c.d.qual)
 			review_usage_error(usage, "a qualification name cannot "
 			    "be empty");
-		/* A value is short; unit ids have at least 7 digits. */
-		if (v == REVIEW_QUALIFY && i < argc &&
-		    strlen(argv[i]) < 7 && !o.value)
+		/*
+		 * "qualify NAME VALUE [UNIT...]": an integer after NAME is
+		 * the value unless it is the id of a unit.
+		 */
+		db = review_open_db();
+		if (v == REVIEW_QUALIFY && i < argc && !o.value &&
+		    parse_int64(argv[i], &n) == 0 && !unit_exists(db, n))
 			o.value = argv[i++];
 		if (o.value && parse_int64(o.value, &c.d.value) < 0)
 			review_usage_error(usage, "invalid value '%s': an "
@@ -610,7 +629,8 @@ cmd_verb(enum review_verb v, int argc, char **argv)
 	if (o.plan && (o.flags & REVIEW_DRY_RUN))
 		review_usage_error(usage, "--plan and --dry-run cannot be "
 		    "used together");
-	db = review_open_db();
+	if (!db)
+		db = review_open_db();
 	failed = each_unit(db, &o, usage, argv + i, argc - i, def, nr_def,
 	    o.plan ? plan_unit : verb_unit, &c);
 	if (o.plan)
