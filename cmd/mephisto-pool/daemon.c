@@ -550,6 +550,7 @@ dispatch(struct pool_conn *c, const struct msg_packet *p)
 	size_t i;
 	char *msg;
 
+	c->pool->round_packets++;
 	for (i = 0; i < ARRAY_SIZE(handlers); i++) {
 		if (!strcmp(p->packet_type, handlers[i].type)) {
 			handlers[i].fn(c, p);
@@ -648,6 +649,7 @@ round_start(struct pool *pool)
 	for (c = pool->conns; c; c = c->next)
 		c->mark = c->ipc->out.len;
 	pool->round_seq = pool->last_seq;
+	pool->round_packets = 0;
 	db_batch_start(pool->db);
 }
 
@@ -673,10 +675,13 @@ round_end(struct pool *pool)
 	struct pool_conn *c, *next;
 	int rc;
 
-	if (db_batch_end(pool->db) < 0) {
+	rc = db_batch_end(pool->db);
+	if (rc < 0) {
 		error("cannot commit: %s; the answers of this round are "
 		    "withdrawn", db_errmsg(pool->db));
 		round_withdraw(pool);
+	} else if (rc > 0 && pool->round_packets > 1) {
+		log_debug("one commit for %zu packets", pool->round_packets);
 	}
 	for (c = pool->conns; c; c = next) {
 		next = c->next;

@@ -85,6 +85,7 @@ struct pool {
 	struct pool_check *checks;
 	int stopping;
 	int64_t round_seq;		/* last_seq when the round began */
+	size_t round_packets;		/* packets dispatched in the round */
 };
 
 /*
