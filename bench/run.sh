@@ -74,9 +74,9 @@ architect:
   port: 0
 YAML
 
-# ticks PID: user + system clock ticks the process has used.
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-HZ=$(getconf CLK_TCK)
+# sched PID: nanoseconds the process has run and has waited to run
+# (/proc/PID/schedstat): on a shared machine the wait is what others took.
+sched() { cut -d' ' -f1,2 "/proc/$1/schedstat" 2>/dev/null || echo "0 0"; }
 
 # summary NAME FILE: median and spread of the figures in FILE's lines.
 summary() {
@@ -99,12 +99,14 @@ summary() {
 	}
 	END {
 		if (!n) { printf "%-34s no figures\n", name; exit }
-		split("rate p50_ms p99_ms gen io pool errors", keys, " ")
+		split("rate p50_ms p99_ms gen io pool io_us pool_us io_wait pool_wait errors", keys, " ")
 		line = sprintf("%-34s", name)
-		for (k = 1; k <= 7; k++) {
+		for (k = 1; k <= 11; k++) {
 			key = keys[k]
+			if (!((key, 1) in v))
+				continue
 			for (i = 1; i <= n; i++) a[i] = v[key, i] + 0
-			fmt = key == "rate" || key == "errors" ? "%.0f" : "%.2f"
+			fmt = key == "rate" || key == "errors" || key ~ /_us$/ ? "%.0f" : "%.2f"
 			line = line sprintf(" %s=" fmt " [" fmt ".." fmt "]", key,
 			    med(a, n), lo(a, n), hi(a, n))
 		}
@@ -113,20 +115,30 @@ summary() {
 }
 
 # figure NAME GENERATOR-ARGS...: run the generator $REPS times and
-# summarise, with the CPU use of io and pool during each run.
+# summarise, with the CPU use of io and pool during each run, their CPU
+# time per answer (io_us, pool_us) and the share of the run they spent
+# waiting for a CPU (io_wait, pool_wait).
 figure() {
 	local name=$1 out=$DATA/fig.$RANDOM r line t0 t1 i0 i1 p0 p1
 	shift
 	: > "$out"
 	for ((r = 1; r <= REPS; r++)); do
-		i0=$(ticks "$IO_PID") p0=$(ticks "$POOL_PID") t0=$(date +%s.%N)
+		i0=$(sched "$IO_PID") p0=$(sched "$POOL_PID") t0=$(date +%s%N)
 		line=$($LOAD "$GEN" "$@" "$HOSTPORT")
-		i1=$(ticks "$IO_PID") p1=$(ticks "$POOL_PID") t1=$(date +%s.%N)
+		i1=$(sched "$IO_PID") p1=$(sched "$POOL_PID") t1=$(date +%s%N)
 		echo "  $name #$r: $line" >&2
 		line=${line/cpu=/gen=}
-		echo "$line" | awk -v i="$((i1 - i0))" -v p="$((p1 - p0))" \
-		    -v hz="$HZ" -v t0="$t0" -v t1="$t1" \
-		    '{ printf "%s io=%.2f pool=%.2f\n", $0, i / hz / (t1 - t0), p / hz / (t1 - t0) }' >> "$out"
+		awk -v line="$line" -v s="$i0 $i1 $p0 $p1" -v t0="$t0" -v t1="$t1" 'BEGIN {
+			split(s, x, " ")
+			t = t1 - t0
+			io = x[3] - x[1]; iow = x[4] - x[2]
+			pl = x[7] - x[5]; plw = x[8] - x[6]
+			match(line, /answers=[0-9]+/)
+			ans = substr(line, RSTART + 8, RLENGTH - 8) + 0
+			if (ans < 1) ans = 1
+			printf "%s io=%.2f pool=%.2f io_us=%.0f pool_us=%.0f io_wait=%.2f pool_wait=%.2f\n",
+			    line, io / t, pl / t, io / 1000 / ans, pl / 1000 / ans, iow / t, plw / t
+		}' >> "$out"
 	done
 	summary "$name" "$out" | tee -a "$DATA/summary"
 }
@@ -154,7 +166,9 @@ echo "pinning: $PINNING"
 echo "repetitions: $REPS of ${SECS}s; $UNITS units; figures: median [min..max]"
 echo "rate is answers/s (units/s for creation and export); p50/p99 are"
 echo "latencies in ms (wall ms for creation and export); gen, io, pool: CPU"
-echo "use of the generator, mephisto-io and mephisto-pool (1.00 = one core)"
+echo "use of the generator, mephisto-io and mephisto-pool (1.00 = one core);"
+echo "io_us, pool_us: their CPU microseconds per answer; io_wait, pool_wait:"
+echo "the share of the time they were runnable but waiting for a CPU"
 echo
 
 # Unit creation: --create-only is creation alone; --detach returns once
