@@ -14,6 +14,8 @@ static const struct provider *const providers[] = {
 	&provider_mock,
 	&provider_inhouse,
 	&provider_prolific,
+	&provider_mturk,
+	&provider_mturk_sandbox,
 };
 
 const struct provider *

@@ -219,5 +219,7 @@ extern const struct provider provider_mock;
 extern const struct provider provider_inhouse;
 /* lib/provider_prolific.c and lib/provider_mturk.c */
 extern const struct provider provider_prolific;
+extern const struct provider provider_mturk;
+extern const struct provider provider_mturk_sandbox;
 
 #endif

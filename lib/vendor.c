@@ -277,7 +277,8 @@ vendor_request(const struct vendor *v, const char *method, const char *path,
 			retry = (flags & VENDOR_RETRY) != 0;
 		else
 			retry = r->status == 429 || (r->status >= 500 &&
-			    (flags & VENDOR_RETRY));
+			    (flags & VENDOR_RETRY)) || (r->status == 400 &&
+			    r->body && strstr(r->body, "ThrottlingException"));
 		if (!retry || i >= v->attempts)
 			break;
 		if (retry_after >= 0 && retry_after * 1000 > delay)

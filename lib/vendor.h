@@ -11,7 +11,8 @@
  * Calls.  vendor_request() makes one logical call: with VENDOR_RETRY it
  * retries a 429 and any 5xx or transport failure (timeout, refused or
  * dropped connection) with exponential back-off (honouring Retry-After);
- * without it only a 429 is retried, since the vendor did not act on it.
+ * without it only a 429 (or AWS's 400 ThrottlingException) is retried,
+ * since the vendor did not act on it.
  * Each retry is logged at warning level with the call's name, never its
  * headers or credentials.  Error messages name the call and carry the
  * vendor's own message.

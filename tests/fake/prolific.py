@@ -15,6 +15,7 @@ Faults (POST /_fake/fault): {"method", "path" (prefix of the path after
 
 import argparse
 import json
+import os
 import threading
 import time
 import uuid
@@ -342,14 +343,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log", required=True)
-    ap.add_argument("--key", required=True)
     ARGS = ap.parse_args()
+    # From the environment, so that no process list shows it.
+    ARGS.key = os.environ["FAKE_PROLIFIC_KEY"]
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     tmp = ARGS.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(srv.server_address[1]))
-    import os
     os.rename(tmp, ARGS.port_file)
     srv.serve_forever()
 

@@ -8,9 +8,9 @@ PKEY="pk-test-7c1e5b0f9a2d4e6b"
 start_fake_prolific() {
 	FAKE_LOG="$BATS_TEST_TMPDIR/prolific-calls.jsonl"
 	: > "$FAKE_LOG"
-	python3 "$REPO/tests/fake/prolific.py" \
+	FAKE_PROLIFIC_KEY=$PKEY python3 "$REPO/tests/fake/prolific.py" \
 		--port-file "$BATS_TEST_TMPDIR/prolific.port" \
-		--log "$FAKE_LOG" --key "$PKEY" \
+		--log "$FAKE_LOG" \
 		2> "$BATS_TEST_TMPDIR/fake-prolific.err" &
 	track_pid $!
 	wait_for 10 test -s "$BATS_TEST_TMPDIR/prolific.port"
