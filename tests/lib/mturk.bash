@@ -50,7 +50,12 @@ launch_mturk() {
 	track_pid $LAUNCH_PID
 	wait_for 20 run_url
 	RUN=$(only_run)
-	wait_for 10 test "$(fake state | jq '.hits | length')" -eq "$1"
+	wait_for 20 hits_are "$1"
+}
+
+# hits_are N: the fake has N HITs.
+hits_are() {
+	[ "$(fake state | jq '.hits | length')" -eq "$1" ]
 }
 
 # work_hit WORKER: WORKER accepts a free HIT, does the unit and submits

@@ -59,10 +59,15 @@ work_unit() {
 	SUB=$(jq -r .submission_id <<<"$out")
 	[ -n "$SUB" ] && [ "$SUB" != null ]
 	url=$(run_url)
-	out=$(curl -sS -H 'Content-Type: application/json' --data-binary \
-		"{\"provider_data\": {\"worker_name\": \"$who\", \"agent_registration_id\": \"$SUB-$who\", \"assignment_id\": \"$SUB\", \"prolific_study_id\": \"$study\", \"provider_type\": \"prolific\"}}" \
-		"${url}request_agent")
-	AGENT=$(jq -r .data.agent_id <<<"$out")
+	# The run's units may still be on their way (slow builds): ask again.
+	for _ in $(seq 100); do
+		out=$(curl -sS -H 'Content-Type: application/json' --data-binary \
+			"{\"provider_data\": {\"worker_name\": \"$who\", \"agent_registration_id\": \"$SUB-$who\", \"assignment_id\": \"$SUB\", \"prolific_study_id\": \"$study\", \"provider_type\": \"prolific\"}}" \
+			"${url}request_agent")
+		AGENT=$(jq -r .data.agent_id <<<"$out")
+		[ -n "$AGENT" ] && [ "$AGENT" != null ] && break
+		sleep 0.1
+	done
 	[ -n "$AGENT" ] && [ "$AGENT" != null ] || { echo "request_agent: $out" >&2; return 1; }
 	out=$(curl -sS -H 'Content-Type: application/json' --data-binary \
 		"{\"USED_AGENT_ID\": \"$AGENT\", \"final_data\": {\"rating\": \"good\"}}" \
