@@ -21,7 +21,7 @@ DESTDIR ?=
 VERSION = 0.1.0
 
 PKG_CONFIG ?= pkg-config
-DEPS = sqlite3 libcjson yaml-0.1
+DEPS = sqlite3 libcjson yaml-0.1 libcurl
 WEB_DEPS = libwebsockets
 
 CC ?= cc

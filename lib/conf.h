@@ -26,6 +26,15 @@
  *	core.main_data_directory  a path, absolute or starting with "~/"
  *	core.log_level            debug, info, warn, warning or error
  *
+ * Keys read by the remote providers (lib/vendor, lib/provider_prolific):
+ *	prolific.api_key          the API token (PROLIFIC_API_KEY wins)
+ *	prolific.api_url          the API base, for tests and private
+ *	                          deployments
+ *	prolific.timeout, prolific.retry_ms, prolific.attempts
+ *	mturk.access_key_id, mturk.secret_access_key (AWS_ACCESS_KEY_ID and
+ *	AWS_SECRET_ACCESS_KEY win), mturk.endpoint, mturk_sandbox.endpoint,
+ *	mturk.timeout, mturk.retry_ms, mturk.attempts
+ *
  * Writes (conf_set, conf_unset, conf_init_file, conf_replace, conf_update)
  * take an exclusive flock(2) on "<file>.lock" next to the file, re-read
  * the file under the lock, apply their change and replace the file with

@@ -13,6 +13,9 @@
 static const struct provider *const providers[] = {
 	&provider_mock,
 	&provider_inhouse,
+	&provider_prolific,
+	&provider_mturk,
+	&provider_mturk_sandbox,
 };
 
 const struct provider *
@@ -217,6 +220,14 @@ provider_agent_mark_done(const struct provider *p, struct db *db,
     int64_t agent_id, char **errp)
 {
 	return CALL(p, agent_mark_done, db, agent_id, errp);
+}
+
+int
+provider_run_reconcile(const struct provider *p, struct db *db,
+    int64_t task_run_id, int fix, void (*note)(void *ctx, const char *line),
+    void *ctx, char **errp)
+{
+	return CALL(p, run_reconcile, db, task_run_id, fix, note, ctx, errp);
 }
 
 /* Building blocks for providers with local records. */

@@ -111,6 +111,17 @@ struct provider {
 	int (*agent_soft_reject)(struct db *db, int64_t agent_id,
 	    const char *reason, char **errp);
 	int (*agent_mark_done)(struct db *db, int64_t agent_id, char **errp);
+
+	/*
+	 * Compare the records of TASK_RUN_ID with the vendor's view of it
+	 * and call NOTE once per difference (one line of text); with FIX,
+	 * repair what can be repaired safely, and say so in the note.
+	 * Returns the number of differences left unrepaired, or -1 with
+	 * *errp set.
+	 */
+	int (*run_reconcile)(struct db *db, int64_t task_run_id, int fix,
+	    void (*note)(void *ctx, const char *line), void *ctx,
+	    char **errp);
 };
 
 #define PROVIDER_SANDBOX_SUFFIX "_sandbox"
@@ -175,6 +186,9 @@ int provider_agent_soft_reject(const struct provider *p, struct db *db,
     int64_t agent_id, const char *reason, char **errp);
 int provider_agent_mark_done(const struct provider *p, struct db *db,
     int64_t agent_id, char **errp);
+int provider_run_reconcile(const struct provider *p, struct db *db,
+    int64_t task_run_id, int fix, void (*note)(void *ctx, const char *line),
+    void *ctx, char **errp);
 
 /*
  * Building blocks shared by the providers that keep their records in the
@@ -203,5 +217,9 @@ int provider_local_worker_create(struct db *db, const char *type,
 /* The registered providers (lib/provider_local.c). */
 extern const struct provider provider_mock;
 extern const struct provider provider_inhouse;
+/* lib/provider_prolific.c and lib/provider_mturk.c */
+extern const struct provider provider_prolific;
+extern const struct provider provider_mturk;
+extern const struct provider provider_mturk_sandbox;
 
 #endif

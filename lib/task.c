@@ -119,6 +119,13 @@ static const struct key keys[] = {
 	  KF_REQUIRED, REGISTRY_PROVIDER },
 	{ "provider", "requester_name", K_STR, F(requester_name), NULL, 0,
 	  RB },
+	{ "provider", "prolific_workspace_name", K_STR,
+	  F(prolific_workspace_name), "My Workspace", 0, RB },
+	{ "provider", "prolific_project_name", K_STR,
+	  F(prolific_project_name), "Project", 0, RB },
+	{ "provider", "prolific_estimated_completion_time_in_minutes", K_INT,
+	  F(prolific_estimated_completion_time_in_minutes), "5", KF_POSITIVE,
+	  RB },
 
 	{ "architect", "_architect_type", K_TYPE, F(architect_type), "local",
 	  0, REGISTRY_ARCHITECT },

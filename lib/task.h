@@ -29,7 +29,10 @@ struct cJSON;
  *               exactly one of data_csv / data_json / data_jsonl,
  *               units_per_assignment 1, extra_source_dir
  *   provider:   _provider_type (required), requester_name (default
- *               MOCK_REQUESTER for mock, INHOUSE_REQUESTER for inhouse)
+ *               MOCK_REQUESTER for mock, INHOUSE_REQUESTER for inhouse),
+ *               prolific_workspace_name "My Workspace",
+ *               prolific_project_name "Project",
+ *               prolific_estimated_completion_time_in_minutes 5
  *   architect:  _architect_type local, hostname localhost, port 3000
  *               (0: any free port), bind (the address io listens on;
  *               default: loopback when hostname is localhost or a
@@ -102,6 +105,9 @@ struct task_config {
 	/* provider */
 	char *provider_type;
 	char *requester_name;
+	char *prolific_workspace_name;	/* found or created by title */
+	char *prolific_project_name;
+	long prolific_estimated_completion_time_in_minutes;
 
 	/* architect */
 	char *architect_type;

@@ -61,7 +61,7 @@ YAML
 	assert_line --index 5 "$f:15: unknown section 'extra' (expected task, blueprint, provider or architect)"
 	assert_line --index 6 "$f:1: missing required key 'task.task_description'"
 	assert_line --index 7 "$f:1: missing required key 'task.task_tags'"
-	assert_line --index 8 "$f:12: unknown provider type 'turk' (known: mock, inhouse)"
+	assert_line --index 8 "$f:12: unknown provider type 'turk' (known: mock, inhouse, prolific, mturk, mturk_sandbox)"
 	assert_line --index 9 --regexp "^$f:8: blueprint.task_source: cannot read '.*/missing.html': No such file or directory$"
 	assert_line --index 10 "mephisto-launch: error: 10 problems in '$f'; nothing was written"
 	[ "${#lines[@]}" -eq 11 ]

@@ -67,6 +67,7 @@ int cmd_expire(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_results(int argc, char **argv);
 int cmd_work(int argc, char **argv);
+int cmd_reconcile(int argc, char **argv);
 
 /*
  * Resume run RUN_ID (from "resume" and from task.resume_incomplete_run):

@@ -53,6 +53,7 @@ const char launch_usage_text[] =
 "  resume RUN                         go on with a run whose supervisor died\n"
 "  results (RUN | --task NAME)        completed units as JSON lines or CSV\n"
 "  work URL                           act as scripted workers on a task URL\n"
+"  reconcile RUN [--fix]              compare a run with the vendor's view\n"
 "\n"
 "Run 'mephisto launch COMMAND --help' for a command's options.\n"
 "Exit status: 0 success, 1 failure, 2 usage error, 3 daemon unreachable.\n";
@@ -70,6 +71,7 @@ static const struct command commands[] = {
 	{ "resume", cmd_resume },
 	{ "results", cmd_results },
 	{ "work", cmd_work },
+	{ "reconcile", cmd_reconcile },
 };
 
 void
