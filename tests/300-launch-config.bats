@@ -160,7 +160,7 @@ YAML
 	assert_line --regexp "^  inhouse "
 	assert_line --regexp "^  local "
 	run -0 mephisto-launch --list --json
-	[ "$(jq -r 'select(.kind == "provider") | .name' <<<"$output" | sort | tr '\n' ' ')" = "inhouse mock " ]
+	[ "$(jq -r 'select(.kind == "provider") | .name' <<<"$output" | sort | tr '\n' ' ')" = "inhouse mock mturk mturk_sandbox prolific " ]
 }
 
 @test "--help works for the program and every command" {

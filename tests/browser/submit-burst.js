@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Workers over real HTTP while the pool is killed: N mock workers each
-// take a unit, then submit all at once; after KILL_AFTER "Submitted!"
+// take a unit, then submit, 16 at a time; after KILL_AFTER "Submitted!"
 // answers the pool (POOL_PIDFILE) gets SIGKILL.  Every submission that
 // was not answered "Submitted!" is retried until it is.
 //
@@ -14,6 +14,7 @@ const path = require("path");
 
 const [base, nArg, killArg, pidfile, out] = process.argv.slice(2);
 const n = Number(nArg), killAfter = Number(killArg);
+const CONCURRENCY = 16;
 
 async function post(url, body) {
   try {
@@ -61,19 +62,25 @@ async function main() {
   const agents = [];
   for (let i = 0; i < n; i++) agents.push(await register(i));
   const acked = [], failed = [];
-  let killed = false;
-  await Promise.all(agents.map(async (a) => {
-    const r = await submit(a);
-    if (submitted(r)) {
-      acked.push(a);
-      if (!killed && acked.length >= killAfter) {
-        killed = true;
-        process.kill(Number(fs.readFileSync(pidfile, "utf8")), "SIGKILL");
+  let killed = false, next = 0;
+  // CONCURRENCY workers submit one after another, so when the kill lands
+  // some submissions are in flight and the rest not yet sent.
+  async function lane() {
+    while (next < agents.length) {
+      const a = agents[next++];
+      const r = await submit(a);
+      if (submitted(r)) {
+        acked.push(a);
+        if (!killed && acked.length >= killAfter) {
+          killed = true;
+          process.kill(Number(fs.readFileSync(pidfile, "utf8")), "SIGKILL");
+        }
+      } else {
+        failed.push(a + " " + r.code + " " + r.text.replace(/\s+/g, " "));
       }
-    } else {
-      failed.push(a + " " + r.code + " " + r.text.replace(/\s+/g, " "));
     }
-  }));
+  }
+  await Promise.all(Array.from({ length: CONCURRENCY }, lane));
   fs.writeFileSync(path.join(out, "acked"), acked.join("\n") + "\n");
   fs.writeFileSync(path.join(out, "failed"), failed.join("\n") + "\n");
   const retried = [];
