@@ -152,7 +152,7 @@ BATS ?= bats
 BATS_FLAGS ?=
 TESTS ?= tests
 check: all tests
-	MEPHISTO_BUILD=$(CURDIR)/$(O) $(BATS) $(BATS_FLAGS) $(TESTS)
+	MEPHISTO_BUILD=$(CURDIR)/$(O) VALGRIND=$(VALGRIND) $(BATS) $(BATS_FLAGS) $(TESTS)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/mephisto \
