@@ -121,7 +121,7 @@ $(O)/fuzz/%: $(O)/fuzz/%.o $(FUZZ_IO_OBJ) $(LIB)
 
 fuzz-bins: $(FUZZ_NAMES:%=$(O)/fuzz/%)
 
-.SECONDARY: $(FUZZ_NAMES:%=$(O)/fuzz/%.o) $(O)/fuzz/replay.o
+.SECONDARY: $(FUZZ_NAMES:%=$(O)/fuzz/%.o) $(O)/fuzz/replay.o $(O)/fuzz/file.o
 
 fuzz:
 	$(MAKE) O=$(FUZZ_O) CC=clang SANITIZE=fuzzer-no-link,address,undefined \

@@ -103,6 +103,11 @@ monitor() {
 	done
 }
 
+have_run_id() {
+	run_id=$(lsql "SELECT task_run_id FROM task_runs" 2>/dev/null) &&
+		[ -n "$run_id" ]
+}
+
 have_url() {
 	url=$(run_url) && [ -n "$url" ]
 }
@@ -178,7 +183,7 @@ YAML
 	if ! wait_until 30 run_url >/dev/null; then
 		fail+=("the run did not start")
 	else
-		run_id=$(lsql "SELECT task_run_id FROM task_runs")
+		wait_until 10 have_run_id
 		DIR="$MEPHISTO_DATA/runs/$run_id"
 		start_workers
 		monitor &
