@@ -141,10 +141,12 @@ fuzz:
 tests: $(TEST_BINS) $(FUZZ_REPLAY)
 
 # Crash torture (tests/torture.sh): TRIALS whole runs with seeded random
-# SIGKILLs of pool, io and the supervisor; SEED replays a failing trial.
+# SIGKILLs of pool, io and the supervisor; SEED replays a failing trial,
+# KILLS and UNITS set the kills and units of each trial.
 TRIALS ?= 10
 torture: all
-	tests/torture.sh -n $(TRIALS) $(if $(SEED),-s $(SEED)) -b $(CURDIR)/$(O)
+	tests/torture.sh -n $(TRIALS) $(if $(SEED),-s $(SEED)) $(if $(KILLS),-k $(KILLS)) \
+		$(if $(UNITS),-u $(UNITS)) -b $(CURDIR)/$(O)
 
 # The test suite runs against this build folder.  BATS_JOBS > 1 runs test
 # files in parallel (needs GNU parallel).
