@@ -300,9 +300,16 @@ cleanup() {
 	for p in "${PIDS[@]}"; do
 		kill -KILL "$p" 2>/dev/null
 	done
+	# the pool and io of a trial cut short
+	if [ -n "${DIR:-}" ]; then
+		for p in $(child_pid pool) $(child_pid io); do
+			kill -KILL "$p" 2>/dev/null
+		done
+	fi
 	[ "$FAILED" -eq 0 ] && rm -rf "$WORK"
 }
 
+DIR=
 FAILED=0 TOTAL_KILLS=0 TOTAL_ACKED=0 TOTAL_UNITS=0 TOTAL_LOST=0
 trap cleanup EXIT
 trap 'exit 130' INT TERM
