@@ -184,7 +184,8 @@ uninstall:
 # Debian packages needed to build and test; installed only when missing.
 DEB_PACKAGES = build-essential pkg-config libsqlite3-dev libcjson-dev \
 	libyaml-dev libwebsockets-dev libcurl4-openssl-dev sqlite3 jq \
-	bats bats-assert bats-support bats-file parallel tmux chromium
+	bats bats-assert bats-support bats-file parallel tmux chromium \
+	clang libclang-rt-14-dev valgrind
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
