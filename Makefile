@@ -6,6 +6,8 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deps                 install the Debian packages the build needs
 #   make bench                build the load generator and run bench/run.sh
+#   make fuzz FUZZ_SECONDS=N  run each libFuzzer harness in fuzz/ for N s
+#   make torture TRIALS=N [SEED=S]  crash torture of whole runs
 #   DEVELOPER=1               turn warnings into errors
 
 PREFIX ?= /usr/local
@@ -96,7 +98,56 @@ $(O)/tests/%: $(O)/tests/c/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE) $(LDLIBS_WEB)
 
-tests: $(TEST_BINS)
+# Fuzz harnesses (fuzz/*.c, see fuzz/fuzz.h).  In every build each is
+# linked with fuzz/replay.c as $(O)/fuzz/NAME-replay, which "make check"
+# runs on the seed corpus and on the inputs of fixed crashes
+# (tests/fuzz/NAME/).  "make fuzz" builds them again with clang and
+# libFuzzer into $(FUZZ_O)/fuzz/NAME and runs each for FUZZ_SECONDS.
+FUZZ_SUPPORT := fuzz/replay.c fuzz/file.c
+FUZZ_NAMES := $(patsubst fuzz/%.c,%,$(filter-out $(FUZZ_SUPPORT),$(wildcard fuzz/*.c)))
+FUZZ_IO_OBJ := $(patsubst %.c,$(O)/%.o,cmd/mephisto-io/multipart.c \
+	cmd/mephisto-io/form.c cmd/mephisto-io/upload.c) $(O)/fuzz/file.o
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(O)/fuzz/%-replay)
+FUZZ_SECONDS ?= 60
+FUZZ_O ?= build/fuzz
+
+$(O)/fuzz/%.o: override CFLAGS += -Icmd/mephisto-io \
+	$(shell $(PKG_CONFIG) --cflags $(WEB_DEPS) 2>/dev/null)
+
+$(O)/fuzz/%-replay: $(O)/fuzz/%.o $(O)/fuzz/replay.o $(FUZZ_IO_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)
+
+$(O)/fuzz/%: $(O)/fuzz/%.o $(FUZZ_IO_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS_BASE)
+
+fuzz-bins: $(FUZZ_NAMES:%=$(O)/fuzz/%)
+
+.SECONDARY: $(FUZZ_NAMES:%=$(O)/fuzz/%.o) $(O)/fuzz/replay.o $(O)/fuzz/file.o
+
+fuzz:
+	$(MAKE) O=$(FUZZ_O) CC=clang SANITIZE=fuzzer-no-link,address,undefined \
+		CFLAGS='-O1 -g' fuzz-bins
+	@set -e; for t in $(FUZZ_NAMES); do \
+		mkdir -p $(FUZZ_O)/corpus/$$t $(FUZZ_O)/crash; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+		$(FUZZ_O)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) \
+			-timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_O)/crash/$$t- \
+			$(FUZZ_O)/corpus/$$t fuzz/corpus/$$t \
+			2>$(FUZZ_O)/$$t.log || { tail -40 $(FUZZ_O)/$$t.log; exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^#[0-9]+ *DONE' \
+			$(FUZZ_O)/$$t.log | sed "s/^/fuzz: $$t: /"; \
+	done
+
+tests: $(TEST_BINS) $(FUZZ_REPLAY)
+
+# Crash torture (tests/torture.sh): TRIALS whole runs with seeded random
+# SIGKILLs of pool, io and the supervisor; SEED replays a failing trial,
+# KILLS and UNITS set the kills and units of each trial.
+TRIALS ?= 10
+torture: all
+	tests/torture.sh -n $(TRIALS) $(if $(SEED),-s $(SEED)) $(if $(KILLS),-k $(KILLS)) \
+		$(if $(UNITS),-u $(UNITS)) -b $(CURDIR)/$(O)
 
 # The load generator (bench/*.c) and the benchmark driver.  Figures are
 # printed, never checked: a benchmark is not a test.
@@ -120,7 +171,7 @@ BATS ?= bats
 BATS_FLAGS ?=
 TESTS ?= tests
 check: all tests
-	MEPHISTO_BUILD=$(CURDIR)/$(O) $(BATS) $(BATS_FLAGS) $(TESTS)
+	MEPHISTO_BUILD=$(CURDIR)/$(O) VALGRIND=$(VALGRIND) $(BATS) $(BATS_FLAGS) $(TESTS)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/mephisto \
@@ -153,7 +204,8 @@ uninstall:
 DEB_PACKAGES = build-essential pkg-config libsqlite3-dev libcjson-dev \
 	libyaml-dev libwebsockets-dev libcurl4-openssl-dev sqlite3 jq \
 	bats bats-assert bats-support bats-file parallel tmux chromium \
-	man-db groff-base python3 nginx-light openssl prometheus
+	man-db groff-base python3 nginx-light openssl prometheus \
+	clang libclang-rt-14-dev valgrind
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -170,6 +222,7 @@ deps:
 clean:
 	rm -rf build
 
-.PHONY: all check tests bench bench-build install uninstall deps clean
+.PHONY: all check tests bench bench-build install uninstall deps clean \
+	fuzz fuzz-bins torture
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -402,6 +402,24 @@ pidfd_of(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
+/*
+ * Wait for PID to exit by asking every 20 ms, where pidfd_open(2) is
+ * missing (Linux before 5.3, or under valgrind).
+ */
+static int
+poll_exit(pid_t pid, int ms)
+{
+	struct timespec step = { 0, 20 * 1000000L };
+	int waited;
+
+	for (waited = 0; ms < 0 || waited < ms; waited += 20) {
+		if (!proc_alive(pid))
+			return 0;
+		nanosleep(&step, NULL);
+	}
+	return proc_alive(pid) ? -1 : 0;
+}
+
 /* Wait up to MS for PID to exit.  Returns 0 once it has, -1 otherwise. */
 static int
 wait_exit(pid_t pid, int ms)
@@ -409,6 +427,8 @@ wait_exit(pid_t pid, int ms)
 	struct pollfd p;
 	int fd = pidfd_of(pid), r;
 
+	if (fd < 0 && errno == ENOSYS)
+		return poll_exit(pid, ms);
 	if (fd < 0)
 		return errno == ESRCH ? 0 : -1;
 	p.fd = fd;

@@ -1145,7 +1145,13 @@ start_children(struct sup *s)
 		attached_pool = child_attach(s, &s->pool, "mephisto-pool");
 		attached_io = child_attach(s, &s->io, "mephisto-io");
 	}
-	if (attached_pool ? pool_connect(s) : start_pool(s))
+	/* a pool that died between the pidfile check and now is replaced */
+	if (attached_pool && pool_connect(s) < 0) {
+		warn("starting a new pool instead");
+		child_stop(s, &s->pool);
+		attached_pool = 0;
+	}
+	if (!attached_pool && start_pool(s) < 0)
 		return -1;
 	if (attached_io && read_port(s) < 0) {
 		child_stop(s, &s->io);

@@ -324,23 +324,6 @@ register_txn(struct pool *pool, const cJSON *pd, const char *reg,
 	int64_t worker_id;
 	int rc;
 
-	if (reg) {
-		rc = model_registration_find(pool->db, pool->run.task_run_id,
-		    reg, &mr);
-		if (rc < 0)
-			return -1;
-		if (rc && mr.agent_id)
-			return reconnect_agent(pool, mr.agent_id, r) < 0 ?
-			    -1 : 0;
-		if (rc) {
-			rc = reconnect_onboarding(pool,
-			    mr.onboarding_agent_id, r);
-			if (rc)
-				return rc < 0 ? -1 : 0;
-			worker_id = mr.worker_id;
-			goto checks;
-		}
-	}
 	if (msg_get_str(pd, "worker_name", &name, errp) < 0)
 		return -1;
 	if (!*name) {
@@ -353,7 +336,27 @@ register_txn(struct pool *pool, const cJSON *pd, const char *reg,
 		free(err);
 		return -1;
 	}
-checks:
+	if (reg) {
+		rc = model_registration_find(pool->db, pool->run.task_run_id,
+		    reg, &mr);
+		if (rc < 0)
+			return -1;
+		/* a registration id is no key to another worker's agent */
+		if (rc && mr.worker_id != worker_id) {
+			*errp = xstrdup("field 'agent_registration_id' belongs "
+			    "to another worker");
+			return -1;
+		}
+		if (rc && mr.agent_id)
+			return reconnect_agent(pool, mr.agent_id, r) < 0 ?
+			    -1 : 0;
+		if (rc) {
+			rc = reconnect_onboarding(pool,
+			    mr.onboarding_agent_id, r);
+			if (rc)
+				return rc < 0 ? -1 : 0;
+		}
+	}
 	if (pool_check_worker(pool, worker_id, r) < 0)
 		return -1;
 	if (r->failure)
