@@ -5,6 +5,7 @@
 #   make check SANITIZE=address,undefined
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deps                 install the Debian packages the build needs
+#   make bench                build the load generator and run bench/run.sh
 #   DEVELOPER=1               turn warnings into errors
 
 PREFIX ?= /usr/local
@@ -97,6 +98,22 @@ $(O)/tests/%: $(O)/tests/c/%.o $(LIB)
 
 tests: $(TEST_BINS)
 
+# The load generator (bench/*.c) and the benchmark driver.  Figures are
+# printed, never checked: a benchmark is not a test.
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRC:bench/%.c=$(O)/bench/%)
+
+$(O)/bench/%: $(O)/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS_BASE)
+
+.PRECIOUS: $(O)/bench/%.o
+
+bench-build: all $(BENCH_BINS)
+
+bench: bench-build
+	MEPHISTO_BUILD=$(CURDIR)/$(O) bench/run.sh
+
 # The test suite runs against this build folder.  BATS_JOBS > 1 runs test
 # files in parallel (needs GNU parallel).
 BATS ?= bats
@@ -153,6 +170,6 @@ deps:
 clean:
 	rm -rf build
 
-.PHONY: all check tests install uninstall deps clean
+.PHONY: all check tests bench bench-build install uninstall deps clean
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

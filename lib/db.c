@@ -35,6 +35,10 @@ struct db {
 	struct stmt_slot *slots; /* open-addressing hash table */
 	size_t nslots;		/* a power of two, or 0 */
 	size_t nused;		/* slots holding a statement */
+	int batch;		/* between db_batch_start() and _end() */
+	int batch_open;		/* the batch's transaction is open */
+	int batch_lost;		/* SQLite rolled the whole batch back */
+	int savepoints;		/* db_begin() savepoints open in it */
 	struct histogram lat_begin, lat_commit;	/* seconds, for metrics */
 };
 
@@ -184,37 +188,78 @@ mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int
-db_begin(struct db *db)
+/* BEGIN IMMEDIATE or COMMIT (SQL), timed for db_latency(). */
+static int
+timed_exec(struct db *db, const char *sql, struct histogram *h)
 {
 	double t = mono_s();
-	int r;
+	int r = db_exec_retry(db, sql);
 
-	db_clear_err(db);
-	r = db_exec_retry(db, "BEGIN IMMEDIATE");
-	histogram_observe(&db->lat_begin, mono_s() - t);
+	histogram_observe(h, mono_s() - t);
 	return r;
-}
-
-int
-db_commit(struct db *db)
-{
-	double t = mono_s();
-	int r;
-
-	db_clear_err(db);
-	r = db_exec_retry(db, "COMMIT");
-	histogram_observe(&db->lat_commit, mono_s() - t);
-	if (r == 0)
-		return 0;
-	db_rollback(db);
-	return -1;
 }
 
 const struct histogram *
 db_latency(const struct db *db, int commit)
 {
 	return commit ? &db->lat_commit : &db->lat_begin;
+}
+
+/*
+ * Inside a batch, an error can make SQLite roll back the whole
+ * transaction (SQLITE_FULL, SQLITE_IOERR, ...): then every request of the
+ * batch is lost, not only the current one.
+ */
+static int
+batch_check(struct db *db)
+{
+	if (db->batch_open && sqlite3_get_autocommit(db->handle)) {
+		db->batch_open = 0;
+		db->batch_lost = 1;
+		db->savepoints = 0;
+	}
+	return db->batch_lost ? -1 : 0;
+}
+
+int
+db_begin(struct db *db)
+{
+	db_clear_err(db);
+	if (!db->batch)
+		return timed_exec(db, "BEGIN IMMEDIATE", &db->lat_begin);
+	if (batch_check(db) < 0) {
+		db->err = xstrdup("the batch was rolled back");
+		return -1;
+	}
+	if (!db->batch_open) {
+		if (timed_exec(db, "BEGIN IMMEDIATE", &db->lat_begin) < 0)
+			return -1;
+		db->batch_open = 1;
+	}
+	if (db_exec(db, "SAVEPOINT request") < 0) {
+		batch_check(db);
+		return -1;
+	}
+	db->savepoints++;
+	return 0;
+}
+
+int
+db_commit(struct db *db)
+{
+	db_clear_err(db);
+	if (db->batch) {
+		if (db->savepoints && db_exec(db, "RELEASE request") == 0) {
+			db->savepoints--;
+			return 0;
+		}
+		db_rollback(db);
+		return -1;
+	}
+	if (timed_exec(db, "COMMIT", &db->lat_commit) == 0)
+		return 0;
+	db_rollback(db);
+	return -1;
 }
 
 int
@@ -225,10 +270,57 @@ db_rollback(struct db *db)
 	if (!db->err && rc != SQLITE_OK && rc != SQLITE_ROW &&
 	    rc != SQLITE_DONE)
 		db_save_err(db);
+	if (db->batch) {
+		if (batch_check(db) < 0 || !db->savepoints)
+			return db->batch_lost ? -1 : 0;
+		db->savepoints--;
+		rc = sqlite3_exec(db->handle, "ROLLBACK TO request; "
+		    "RELEASE request", NULL, NULL, NULL);
+		return rc == SQLITE_OK && batch_check(db) == 0 ? 0 : -1;
+	}
 	if (sqlite3_get_autocommit(db->handle))
 		return 0;
 	return sqlite3_exec(db->handle, "ROLLBACK", NULL, NULL, NULL) ==
 	    SQLITE_OK ? 0 : -1;
+}
+
+void
+db_batch_start(struct db *db)
+{
+	db->batch = 1;
+	db->batch_open = 0;
+	db->batch_lost = 0;
+	db->savepoints = 0;
+}
+
+int
+db_batch_end(struct db *db)
+{
+	int rc = 0, lost;
+
+	db_clear_err(db);
+	lost = batch_check(db) < 0;
+	db->batch = 0;
+	if (db->batch_open) {
+		db->batch_open = 0;
+		if (db->savepoints) {
+			/* A caller left a savepoint open: keep nothing. */
+			db->err = xstrdup("a request of the batch did not "
+			    "finish its transaction");
+			sqlite3_exec(db->handle, "ROLLBACK", NULL, NULL, NULL);
+			lost = 1;
+		} else if (timed_exec(db, "COMMIT", &db->lat_commit) == 0) {
+			rc = 1;
+		} else {
+			db_rollback(db);
+			lost = 1;
+		}
+	}
+	db->savepoints = 0;
+	db->batch_lost = 0;
+	if (lost && !db->err)
+		db->err = xstrdup("the batch was rolled back");
+	return lost ? -1 : rc;
 }
 
 /*

@@ -113,6 +113,29 @@ const struct histogram *db_latency(const struct db *db, int commit);
 int db_rollback(struct db *db);
 
 /*
+ * Group commit: one transaction for many requests, each of which keeps
+ * its own db_begin() / db_commit() / db_rollback().
+ *
+ * After db_batch_start(), the first db_begin() opens the batch's
+ * transaction (BEGIN IMMEDIATE) and every db_begin() opens a savepoint
+ * inside it; db_commit() releases the savepoint, so the request's changes
+ * join the batch, and db_rollback() rolls back to it, undoing that request
+ * and no other.  Nothing is durable, and nothing may be acknowledged,
+ * until db_batch_end() has committed the batch.
+ *
+ * If SQLite rolls back the whole transaction (an I/O error, a full disk),
+ * every request of the batch is lost: db_begin(), db_commit() and
+ * db_rollback() then fail, and so does db_batch_end().
+ *
+ * db_batch_end() returns 1 when it committed a transaction, 0 when the
+ * batch wrote nothing, and -1 when the batch was rolled back (see
+ * db_errmsg()); either way the connection is back to one transaction per
+ * db_begin().  Batches do not nest.
+ */
+void db_batch_start(struct db *db);
+int db_batch_end(struct db *db);
+
+/*
  * Run fixed SQL (one or more statements, no parameters, no rows wanted).
  * Never pass text built from user input: use db_stmt() and bind.
  * Returns 0, or -1 (see db_errmsg()).

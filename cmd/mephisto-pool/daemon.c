@@ -58,25 +58,10 @@ conn_watch(struct pool_conn *c, int writing)
 	    LOOP_READ | (writing ? LOOP_WRITE : 0));
 }
 
-static void
-conn_flush(struct pool_conn *c)
-{
-	int rc = ipc_conn_flush(c->ipc);
-
-	if (rc < 0) {
-		c->closing = 1;
-		conn_watch(c, 1);	/* the loop reports the error */
-		return;
-	}
-	conn_watch(c, rc == 0);
-}
-
 void
 pool_send(struct pool_conn *c, const struct msg_packet *p)
 {
 	ipc_conn_queue_packet(c->ipc, p);
-	if (!c->writing)
-		conn_flush(c);
 }
 
 void
@@ -84,8 +69,6 @@ pool_send_error(struct pool_conn *c, const char *request_id,
     const char *message, int retryable)
 {
 	ipc_conn_queue_error(c->ipc, request_id, message, retryable);
-	if (!c->writing)
-		conn_flush(c);
 }
 
 void
@@ -568,6 +551,7 @@ dispatch(struct pool_conn *c, const struct msg_packet *p)
 	size_t i;
 	char *msg;
 
+	c->pool->round_packets++;
 	for (i = 0; i < ARRAY_SIZE(handlers); i++) {
 		if (!strcmp(p->packet_type, handlers[i].type)) {
 			handlers[i].fn(c, p);
@@ -645,25 +629,90 @@ conn_read(struct pool_conn *c)
 	return 0;
 }
 
+/*
+ * Reading only: what C is owed is sent after the round's commit
+ * (round_end()), which also closes C when it is dead or done.
+ */
 static void
 on_conn(struct loop *l, int fd, int events, void *arg)
 {
 	struct pool_conn *c = arg;
-	int dead = 0, rc;
 
-	if (events & LOOP_READ)
-		dead = conn_read(c) < 0;
-	if (!dead && ((events & LOOP_WRITE) || c->closing)) {
-		rc = ipc_conn_flush(c->ipc);
-		if (rc < 0)
-			dead = 1;
-		else
-			conn_watch(c, rc == 0);
+	if ((events & LOOP_READ) && !c->dead && conn_read(c) < 0)
+		c->dead = 1;
+}
+
+static void
+round_start(struct pool *pool)
+{
+	struct pool_conn *c;
+
+	for (c = pool->conns; c; c = c->next)
+		c->mark = c->ipc->out.len;
+	pool->round_seq = pool->last_seq;
+	pool->round_packets = 0;
+	db_batch_start(pool->db);
+}
+
+/* The round's commit failed: take back what it queued. */
+static void
+round_withdraw(struct pool *pool)
+{
+	struct pool_conn *c;
+
+	pool->last_seq = pool->round_seq;
+	for (c = pool->conns; c; c = c->next) {
+		if (c->ipc->out.len <= c->mark)
+			continue;
+		buf_setlen(&c->ipc->out, c->mark);
+		c->closing = 1;
 	}
-	if (dead && ipc_conn_out_pending(c->ipc))
-		ipc_conn_flush(c->ipc);
-	if (dead || (c->closing && !ipc_conn_out_pending(c->ipc)))
-		conn_free(c);
+}
+
+/* Commit the round, then send what it queued and close finished peers. */
+static void
+round_end(struct pool *pool)
+{
+	struct pool_conn *c, *next;
+	int rc;
+
+	rc = db_batch_end(pool->db);
+	if (rc < 0) {
+		error("cannot commit: %s; the answers of this round are "
+		    "withdrawn", db_errmsg(pool->db));
+		round_withdraw(pool);
+	} else if (rc > 0 && pool->round_packets > 1) {
+		log_debug("one commit for %zu packets", pool->round_packets);
+	}
+	for (c = pool->conns; c; c = next) {
+		next = c->next;
+		if (ipc_conn_out_pending(c->ipc)) {
+			rc = ipc_conn_flush(c->ipc);
+			if (rc < 0)
+				c->dead = 1;
+			else if (!c->dead)
+				conn_watch(c, rc == 0);
+		}
+		if (c->dead || (c->closing && !ipc_conn_out_pending(c->ipc)))
+			conn_free(c);
+	}
+}
+
+/*
+ * Run the loop one round at a time, each round one transaction: see
+ * pool.h.  Returns 0 when stopped, -1 when the loop failed.
+ */
+static int
+pool_run(struct pool *pool)
+{
+	int rc = 0;
+
+	while (!pool->stopping && rc == 0) {
+		round_start(pool);
+		rc = loop_once(pool->loop, -1);
+		round_end(pool);
+	}
+	return rc;
 }
 
 static void
@@ -689,7 +738,6 @@ on_accept(struct loop *l, int lfd, int events, void *arg)
 			continue;
 		}
 		ipc_conn_queue_hello(c->ipc);
-		conn_flush(c);
 	}
 	if (errno != EAGAIN && errno != EWOULDBLOCK)
 		warn_errno("cannot accept a connection");
@@ -759,6 +807,14 @@ pool_open(struct pool *pool, int64_t run_id)
 		return error("task run %" PRId64 ": unknown provider '%s'",
 		    run_id, pool->run.provider_type);
 	}
+	/*
+	 * A round's savepoints keep their undo pages in memory rather than
+	 * in a temporary file, and the run's working set stays cached.
+	 */
+	if (db_exec(pool->db, "PRAGMA temp_store = MEMORY; "
+	    "PRAGMA cache_size = -32768") < 0)
+		warn("cannot tune the database connection: %s",
+		    db_errmsg(pool->db));
 	rel = xasprintf("runs/%" PRId64 "/pool.sock", run_id);
 	pool->sock_path = path_join(data, rel);
 	free(rel);
@@ -832,7 +888,7 @@ pool_daemon(int64_t run_id, const char *log_file)
 		warn_errno("cannot signal readiness");
 	log_info("serving task run %" PRId64 " on %s", run_id,
 	    pool.sock_path);
-	if (loop_run(pool.loop) < 0) {
+	if (pool_run(&pool) < 0) {
 		error_errno("event loop failed");
 		goto out;
 	}

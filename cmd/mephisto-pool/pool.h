@@ -38,7 +38,9 @@ struct pool_conn {
 	int is_io;			/* the peer is mephisto-io */
 	int subscribed;			/* gets "event" packets */
 	int closing;			/* close once output is flushed */
+	int dead;			/* the peer is gone: free after the round */
 	int writing;			/* watched for LOOP_WRITE */
+	size_t mark;			/* output queued before this round */
 	struct pool_conn *next, *prev;
 };
 
@@ -94,11 +96,25 @@ struct pool {
 	struct pool_check *checks;
 	int stopping;
 	uint64_t details[POOL_NR_RESPONSES];	/* agent_details sent */
+	int64_t round_seq;		/* last_seq when the round began */
+	size_t round_packets;		/* packets dispatched in the round */
 };
 
-/* daemon.c */
+/*
+ * daemon.c
+ *
+ * Group commit: every round of the event loop (all the packets read from
+ * every connection, the timers and the validator children that were
+ * ready) is one database transaction, each request in its own savepoint
+ * (db_batch_start()).  Packets are only queued while the round runs;
+ * after the round's COMMIT they are all sent.  So no answer leaves before
+ * the commit that covers it, and one failing request is rolled back alone.
+ * If the COMMIT itself fails, the answers queued in the round are taken
+ * back and the connections that were owed them are closed: their peers
+ * fail the requests as retryable.
+ */
 int pool_daemon(int64_t run_id, const char *log_file);
-/* Queue P on C and start writing. */
+/* Queue P on C; it is sent after the round's commit. */
 void pool_send(struct pool_conn *c, const struct msg_packet *p);
 /* Answer REQUEST_ID on C with an error packet. */
 void pool_send_error(struct pool_conn *c, const char *request_id,

@@ -1,0 +1,233 @@
+#!/bin/bash
+# bench/run.sh: the figures of `make bench` (BENCHMARKS.md), from one
+# invocation.  Sets up a private data folder, a static task with $UNITS
+# units, launches it in the background (io and pool pinned to one core,
+# the load generator to the other), runs each figure $REPS times and
+# prints the median and the spread (min..max) of each, with the CPU use
+# of the generator (gen), of mephisto-io (io) and of mephisto-pool (pool)
+# during the runs (1.00 = one core busy).
+#
+# Environment: MEPHISTO_BUILD (the build folder, default build/default),
+# BENCH_REPS (3), BENCH_SECONDS per repetition (2), BENCH_UNITS (100000),
+# BENCH_SOCKETS for the memory figure (10000), BENCH_KEEP=1 keeps the
+# data folder.  Benchmarks print; they never fail on a slow machine.
+
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${MEPHISTO_BUILD:-$PWD/build/default}
+BIN=$BUILD/bin
+GEN=$BUILD/bench/mephisto-bench
+REPS=${BENCH_REPS:-3}
+SECS=${BENCH_SECONDS:-2}
+UNITS=${BENCH_UNITS:-100000}
+SOCKETS=${BENCH_SOCKETS:-10000}
+
+die() { echo "bench: $*" >&2; exit 1; }
+[ -x "$GEN" ] || die "no load generator at $GEN (make bench-build)"
+
+# Pinning: io and pool on CPU 0, the generator on the last CPU.
+NCPU=$(nproc)
+if [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null; then
+	SUT="taskset -c 0"
+	LOAD="taskset -c $((NCPU - 1))"
+	PINNING="mephisto-io and mephisto-pool on CPU 0, generator on CPU $((NCPU - 1))"
+else
+	SUT="" LOAD="" PINNING="none (one CPU or no taskset)"
+fi
+
+DATA=$(mktemp -d /tmp/mphb.XXXXXX)
+export MEPHISTO_HOME=$DATA/home MEPHISTO_CONFIG=$DATA/home/config.yml
+export MEPHISTO_DB=$DATA/database.db MEPHISTO_EXEC_PATH=$BIN
+export MEPHISTO_LOG_LEVEL=warn
+mkdir -p "$MEPHISTO_HOME" "$DATA/task"
+printf 'core:\n  main_data_directory: %s\n' "$DATA" > "$MEPHISTO_CONFIG"
+RUNS=()
+cleanup() {
+	local r
+	for r in "${RUNS[@]}"; do
+		"$BIN/mephisto-launch" stop "$r" >/dev/null 2>&1
+	done
+	[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$DATA"
+}
+trap cleanup EXIT
+
+TASK=$DATA/task
+printf '<p>${text}</p><input name="rating">\n' > "$TASK/task.html"
+awk -v n="$UNITS" 'BEGIN { for (i = 1; i <= n; i++)
+	printf "{\"text\": \"row %d of the benchmark\", \"n\": %d}\n", i, i }' \
+	> "$TASK/data.jsonl"
+cat > "$TASK/task.yml" <<YAML
+task:
+  task_name: bench
+  task_title: Benchmark
+  task_description: Load from mephisto-bench.
+  task_reward: 0.01
+  task_tags: bench
+  assignment_duration_in_seconds: 3600
+blueprint:
+  _blueprint_type: static_task
+  task_source: task.html
+  data_jsonl: data.jsonl
+provider:
+  _provider_type: mock
+architect:
+  port: 0
+YAML
+
+# sched PID: nanoseconds the process has run and has waited to run
+# (/proc/PID/schedstat): on a shared machine the wait is what others took.
+sched() { cut -d' ' -f1,2 "/proc/$1/schedstat" 2>/dev/null || echo "0 0"; }
+
+# summary NAME FILE: median and spread of the figures in FILE's lines.
+summary() {
+	awk -v name="$1" '
+	function med(a, n,   i, j, t) {
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+				t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+			}
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function lo(a, n,   i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] < m) m = a[i]; return m }
+	function hi(a, n,   i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] > m) m = a[i]; return m }
+	{
+		n++
+		for (i = 1; i <= NF; i++) {
+			split($i, kv, "=")
+			v[kv[1], n] = kv[2]
+		}
+	}
+	END {
+		if (!n) { printf "%-34s no figures\n", name; exit }
+		split("rate p50_ms p99_ms gen io pool io_us pool_us io_wait pool_wait errors", keys, " ")
+		line = sprintf("%-34s", name)
+		for (k = 1; k <= 11; k++) {
+			key = keys[k]
+			if (!((key, 1) in v))
+				continue
+			for (i = 1; i <= n; i++) a[i] = v[key, i] + 0
+			fmt = key == "rate" || key == "errors" || key ~ /_us$/ ? "%.0f" : "%.2f"
+			line = line sprintf(" %s=" fmt " [" fmt ".." fmt "]", key,
+			    med(a, n), lo(a, n), hi(a, n))
+		}
+		print line
+	}' "$2"
+}
+
+# figure NAME GENERATOR-ARGS...: run the generator $REPS times and
+# summarise, with the CPU use of io and pool during each run, their CPU
+# time per answer (io_us, pool_us) and the share of the run they spent
+# waiting for a CPU (io_wait, pool_wait).
+figure() {
+	local name=$1 out=$DATA/fig.$RANDOM r line t0 t1 i0 i1 p0 p1
+	shift
+	: > "$out"
+	for ((r = 1; r <= REPS; r++)); do
+		i0=$(sched "$IO_PID") p0=$(sched "$POOL_PID") t0=$(date +%s%N)
+		line=$($LOAD "$GEN" "$@" "$HOSTPORT")
+		i1=$(sched "$IO_PID") p1=$(sched "$POOL_PID") t1=$(date +%s%N)
+		echo "  $name #$r: $line" >&2
+		line=${line/cpu=/gen=}
+		awk -v line="$line" -v s="$i0 $i1 $p0 $p1" -v t0="$t0" -v t1="$t1" 'BEGIN {
+			split(s, x, " ")
+			t = t1 - t0
+			io = x[3] - x[1]; iow = x[4] - x[2]
+			pl = x[7] - x[5]; plw = x[8] - x[6]
+			match(line, /answers=[0-9]+/)
+			ans = substr(line, RSTART + 8, RLENGTH - 8) + 0
+			if (ans < 1) ans = 1
+			printf "%s io=%.2f pool=%.2f io_us=%.0f pool_us=%.0f io_wait=%.2f pool_wait=%.2f\n",
+			    line, io / t, pl / t, io / 1000 / ans, pl / 1000 / ans, iow / t, plw / t
+		}' >> "$out"
+	done
+	summary "$name" "$out" | tee -a "$DATA/summary"
+}
+
+# timed NAME CMD...: wall seconds of CMD, $REPS times.
+timed() {
+	local name=$1 out=$DATA/fig.$RANDOM r t0 t1
+	shift
+	: > "$out"
+	for ((r = 1; r <= REPS; r++)); do
+		t0=$(date +%s.%N)
+		"$@" >/dev/null 2>"$DATA/timed.err" || { cat "$DATA/timed.err" >&2; }
+		t1=$(date +%s.%N)
+		awk -v a="$t0" -v b="$t1" -v u="$UNITS" \
+		    'BEGIN { printf "rate=%.0f p50_ms=%.1f p99_ms=%.1f\n", u / (b - a), (b - a) * 1000, (b - a) * 1000 }' >> "$out"
+		echo "  $name #$r: $(tail -1 "$out")" >&2
+	done
+	summary "$name" "$out" | tee -a "$DATA/summary"
+}
+
+echo "mephisto-c benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $(uname -sr), $NCPU CPU ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "pinning: $PINNING"
+echo "repetitions: $REPS of ${SECS}s; $UNITS units; figures: median [min..max]"
+echo "rate is answers/s (units/s for creation and export); p50/p99 are"
+echo "latencies in ms (wall ms for creation and export); gen, io, pool: CPU"
+echo "use of the generator, mephisto-io and mephisto-pool (1.00 = one core);"
+echo "io_us, pool_us: their CPU microseconds per answer; io_wait, pool_wait:"
+echo "the share of the time they were runnable but waiting for a CPU"
+echo
+
+# Unit creation: --create-only is creation alone; --detach returns once
+# io and pool serve the run (creation plus launch).
+timed "create $UNITS units" "$BIN/mephisto-launch" "$TASK/task.yml" --create-only -q
+CREATED=$(sqlite3 "$MEPHISTO_DB" "SELECT task_run_id FROM task_runs LIMIT 1")
+timed "export $UNITS units (results)" "$BIN/mephisto-launch" results "$CREATED" --status all
+IO_PID=0 POOL_PID=0
+timed "create + launch $UNITS units" bash -c "
+	$SUT '$BIN/mephisto-launch' '$TASK/task.yml' --detach -q
+	run=\$(sqlite3 '$MEPHISTO_DB' \"SELECT task_run_id FROM task_run_state WHERE status = 'running' ORDER BY rowid DESC LIMIT 1\")
+	'$BIN/mephisto-launch' stop \"\$run\" >/dev/null 2>&1
+	exit 0"
+
+# The run the HTTP and WebSocket figures use.
+$SUT "$BIN/mephisto-launch" "$TASK/task.yml" --detach -q ||
+	die "cannot launch the benchmark task"
+RUN=$(sqlite3 "$MEPHISTO_DB" "SELECT task_run_id FROM task_run_state WHERE status = 'running' ORDER BY rowid DESC LIMIT 1")
+RUNS+=("$RUN")
+RUN_DIR=$DATA/runs/$RUN
+for ((i = 0; i < 100; i++)); do
+	[ -s "$RUN_DIR/io.port" ] && [ -s "$RUN_DIR/pool.pid" ] && break
+	sleep 0.1
+done
+IO_PID=$(cat "$RUN_DIR/io.pid") POOL_PID=$(cat "$RUN_DIR/pool.pid")
+HOSTPORT=127.0.0.1:$(cat "$RUN_DIR/io.port")
+echo "run $RUN served on $HOSTPORT (io $IO_PID, pool $POOL_PID)" >&2
+
+AG=$DATA/agents
+for c in 1 16 64; do
+	figure "registrations, concurrency $c" -c "$c" -d "$SECS" --agents "$AG.$c" register
+done
+figure "submissions, concurrency 16" -c 16 -d "$SECS" --agents "$AG.16" submit
+figure "static task page, 64 connections" -c 64 -d "$SECS" --path /task.html static
+figure "heartbeat echo, 1000 ws at 10000/s" -c 1000 -d "$SECS" --rate 10000 ws-echo
+figure "heartbeat echo, 1000 ws, flat out" -c 1000 -d "$SECS" --window 8 ws-echo
+
+# Memory: $SOCKETS WebSockets sending heartbeats, io's RSS against idle.
+rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+IDLE=$(rss "$IO_PID")
+rm -f "$DATA/ready"
+$LOAD "$GEN" -c "$SOCKETS" -d $((SECS + 20)) --interval 5 \
+	--ready "$DATA/ready" ws-hold "$HOSTPORT" > "$DATA/hold" &
+HOLD=$!
+for ((i = 0; i < 300; i++)); do
+	[ -e "$DATA/ready" ] && break
+	sleep 0.1
+done
+sleep "$SECS"
+HELD=$(rss "$IO_PID")
+kill -TERM "$HOLD" 2>/dev/null
+wait "$HOLD" 2>/dev/null
+if [ -e "$DATA/ready" ]; then
+	awk -v n="$SOCKETS" -v idle="$IDLE" -v held="$HELD" 'BEGIN {
+		printf "%-34s io RSS idle %.1f MiB, held %.1f MiB, %.2f KiB per socket\n",
+		    n " WebSockets with heartbeats", idle / 1024, held / 1024, (held - idle) / n }' |
+		tee -a "$DATA/summary"
+else
+	echo "$SOCKETS WebSockets: not all sockets came up" | tee -a "$DATA/summary"
+fi
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
