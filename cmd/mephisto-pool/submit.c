@@ -130,6 +130,17 @@ submit_txn(struct pool *pool, int64_t id, const char *outputs,
 	return rc <= 0 ? -1 : 1;
 }
 
+/* Tell the agent's runner; the assignment may be over. */
+static void
+live_submitted(struct pool *pool, int64_t id, const cJSON *data)
+{
+	struct model_agent a;
+
+	pool_runner_agent_event(pool, id, "agent_submitted", data);
+	if (model_agent_get(pool->db, id, &a) == 1)
+		pool_live_check_over(pool, a.assignment_id);
+}
+
 void
 pool_submit_unit(struct pool_conn *c, const struct msg_packet *p)
 {
@@ -159,6 +170,8 @@ pool_submit_unit(struct pool_conn *c, const struct msg_packet *p)
 		log_debug("agent %" PRId64 " submitted", id);
 		pool_push_status(pool, p->subject_id, AGENT_COMPLETED);
 		pool_publish(pool);
+		if (pool->run.runner)
+			live_submitted(pool, id, p->data);
 	}
 	goto out;
 refuse:
