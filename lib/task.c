@@ -1015,11 +1015,10 @@ check_live_and_screening(struct load *ld)
 			report(ld, origin_of(ld, "blueprint",
 			    "use_screening_task"), "screening needs "
 			    "blueprint.block_qualification");
-		if (!cfg->screening_answers == !cfg->screening_validator)
+		if (!cfg->screening_answers)
 			report(ld, origin_of(ld, "blueprint",
-			    "use_screening_task"), "screening needs one of "
-			    "blueprint.screening_answers or "
-			    "blueprint.screening_validator");
+			    "use_screening_task"), "screening needs "
+			    "blueprint.screening_answers");
 		if (cfg->allowed_concurrent != 1)
 			report(ld, origin_of(ld, "blueprint",
 			    "use_screening_task"), "screening needs "
@@ -1029,6 +1028,10 @@ check_live_and_screening(struct load *ld)
 			    "use_golds and use_screening_task exclude each "
 			    "other");
 	}
+	if (cfg->screening_validator)
+		report(ld, origin_of(ld, "blueprint", "screening_validator"),
+		    "blueprint.screening_validator is not supported yet: "
+		    "use blueprint.screening_answers");
 	if (cfg->use_golds) {
 		if (!cfg->gold_qualification_base)
 			report(ld, origin_of(ld, "blueprint", "use_golds"),

@@ -35,7 +35,8 @@ struct cJSON;
  *               screening (facts 4.4): use_screening_task false,
  *               passed_qualification_name, max_screening_units 0
  *               (unlimited), screening_data (the screening unit's data),
- *               screening_answers or screening_validator; gold:
+ *               screening_answers (screening_validator is reserved:
+ *               refused for now); gold:
  *               use_golds false, gold_qualification_base,
  *               max_gold_units 0, min_golds 1, max_incorrect_golds 0,
  *               gold_units ({name: {data: {...}, answers: {...}}})

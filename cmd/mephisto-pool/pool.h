@@ -227,6 +227,23 @@ void pool_runners_flush(struct pool *pool);
 int pool_runners_resume(struct pool *pool);
 void pool_runners_kill(struct pool *pool);
 
+/* screen.c: screening and gold units (facts section 4.4) */
+#define POOL_SCREENING_INDEX (-1)
+#define POOL_GOLD_INDEX (-2)
+/*
+ * Inside a registration: give WORKER_ID a screening or gold unit when it
+ * needs one.  Returns 1 when R is the answer (a unit, or no work), 0 to
+ * go on with normal units, -1.
+ */
+int pool_screen_assign(struct pool *pool, int64_t worker_id,
+    struct pool_reply *r);
+/* Inside a submission: check a screening or gold result, move counters. */
+int pool_screen_submitted(struct pool *pool, const struct model_agent *a,
+    const char *outputs);
+
+/* submit.c: whether OUTPUTS has every answer of the object ANSWERS. */
+int pool_answers_match(const cJSON *answers, const cJSON *outputs);
+
 /* expiry.c */
 /* Load the deadlines of the run's live agents and arm the timer. */
 int pool_expiry_start(struct pool *pool);

@@ -211,7 +211,7 @@ pool_assign(struct pool *pool, int64_t worker_id,
     const char *registration_id, int check_onboarding, struct pool_reply *r)
 {
 	const char *onb = pool->run.onboarding_qual;
-	int exists, granted;
+	int exists, granted, rc;
 	int64_t value;
 
 	r->worker_id = worker_id;
@@ -227,6 +227,12 @@ pool_assign(struct pool *pool, int64_t worker_id,
 			return start_onboarding(pool, worker_id,
 			    registration_id, r);
 	}
+	rc = pool_screen_assign(pool, worker_id, r);
+	if (rc > 0 && r->agent_id && registration_id)
+		rc = model_registration_set(pool->db, pool->run.task_run_id,
+		    registration_id, worker_id, r->agent_id, 0) < 0 ? -1 : 1;
+	if (rc)
+		return rc < 0 ? -1 : 0;
 	return assign_unit(pool, worker_id, registration_id, r);
 }
 

@@ -124,6 +124,8 @@ submit_txn(struct pool *pool, int64_t id, const char *outputs,
 		return -1;
 	}
 	rc = model_agent_submit(pool->db, &a, outputs, files, NULL);
+	if (rc == 1 && pool_screen_submitted(pool, &a, outputs) < 0)
+		return -1;
 	if (rc == 0)
 		*errp = xasprintf("agent %" PRId64 " is no longer working",
 		    id);
@@ -306,8 +308,8 @@ answer_matches(const cJSON *want, const cJSON *got)
 	return same;
 }
 
-static int
-answers_match(const cJSON *answers, const cJSON *outputs)
+int
+pool_answers_match(const cJSON *answers, const cJSON *outputs)
 {
 	const cJSON *a;
 
@@ -657,7 +659,7 @@ start_check(struct pool *pool, int64_t id, const struct waiter *w)
 		}
 	} else {
 		if (run->onboarding_answers)
-			passed = answers_match(run->onboarding_answers,
+			passed = pool_answers_match(run->onboarding_answers,
 			    outputs);
 		finish_onboarding(pool, id, passed, w);
 	}
