@@ -147,6 +147,8 @@ pool_log_has() {
 import json, sys
 for line in sys.stdin:
     e = json.loads(line)
+    if e["event"] == "ping":
+        print(json.dumps({"command": "pong"}), flush=True)
     if e["event"] == "agent_joined":
         a = e["agent_id"]
         print(json.dumps({"command": "log", "level": "warn", "text": "joined " + a}), flush=True)
