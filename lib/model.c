@@ -213,6 +213,46 @@ load_blueprint(struct model_run *run, const cJSON *bp, char **err)
 	    msg_opt_obj(bp, "onboarding_answers", &v, err) < 0)
 		return -1;
 	run->onboarding_answers = v;
+	run->runner = opt_name(bp, "runner", err);
+	if (*err)
+		return -1;
+	run->runner_dir = opt_name(bp, "runner_dir", err);
+	if (*err)
+		return -1;
+	run->passed_qual = opt_name(bp, "passed_qualification_name", err);
+	if (*err)
+		return -1;
+	run->screening_validator = opt_name(bp, "screening_validator", err);
+	if (*err)
+		return -1;
+	run->gold_base = opt_name(bp, "gold_qualification_base", err);
+	if (*err)
+		return -1;
+	if (msg_opt_double(bp, "runner_timeout_seconds", 30,
+	    &run->runner_timeout, err) < 0 ||
+	    msg_opt_double(bp, "quorum_timeout_seconds", 300,
+	    &run->quorum_timeout, err) < 0 ||
+	    msg_opt_bool(bp, "use_screening_task", 0, &run->use_screening,
+	    err) < 0 ||
+	    msg_opt_bool(bp, "use_golds", 0, &run->use_golds, err) < 0 ||
+	    msg_opt_int(bp, "max_screening_units", 0,
+	    &run->max_screening_units, err) < 0 ||
+	    msg_opt_int(bp, "max_gold_units", 0, &run->max_gold_units,
+	    err) < 0 ||
+	    msg_opt_int(bp, "min_golds", 1, &run->min_golds, err) < 0 ||
+	    msg_opt_int(bp, "max_incorrect_golds", 0,
+	    &run->max_incorrect_golds, err) < 0)
+		return -1;
+	if (run->runner_timeout <= 0)
+		run->runner_timeout = 30;
+	if (run->quorum_timeout <= 0)
+		run->quorum_timeout = 300;
+	v = msg_get(bp, "screening_data");
+	run->screening_data = cJSON_IsObject(v) ? v : NULL;
+	v = msg_get(bp, "screening_answers");
+	run->screening_answers = cJSON_IsObject(v) ? v : NULL;
+	v = msg_get(bp, "gold_units");
+	run->gold_units = cJSON_IsObject(v) ? v : NULL;
 	v = msg_get(bp, "onboarding_data");
 	run->onboarding_data = cJSON_IsObject(v) ? v : NULL;
 	if (run->onboarding_validator_timeout <= 0)
@@ -312,6 +352,11 @@ model_run_release(struct model_run *run)
 	free(run->onboarding_qual);
 	free(run->onboarding_failed_qual);
 	free(run->onboarding_validator);
+	free(run->runner);
+	free(run->runner_dir);
+	free(run->passed_qual);
+	free(run->screening_validator);
+	free(run->gold_base);
 	qual_list_release(&run->quals);
 	msg_free(run->params);
 	memset(run, 0, sizeof(*run));

@@ -102,6 +102,21 @@ struct model_run {
 	char *onboarding_validator;		/* shell command, or NULL */
 	double onboarding_validator_timeout;	/* seconds, default 10 */
 	int live;				/* blueprint is not static */
+	char *runner;				/* live_task: shell command */
+	char *runner_dir;			/* where it runs, or NULL */
+	double runner_timeout;			/* seconds, default 30 */
+	double quorum_timeout;			/* seconds, default 300 */
+	/* Screening and gold units (facts section 4.4). */
+	int use_screening;
+	char *passed_qual;			/* passed_qualification_name */
+	int64_t max_screening_units;		/* 0: unlimited */
+	const cJSON *screening_data;		/* object or NULL */
+	const cJSON *screening_answers;		/* object or NULL */
+	char *screening_validator;		/* shell command or NULL */
+	int use_golds;
+	char *gold_base;			/* gold_qualification_base */
+	int64_t max_gold_units, min_golds, max_incorrect_golds;
+	const cJSON *gold_units;		/* name -> {data, answers} */
 	/*
 	 * task.qualifications, then {block_qual, DoesNotExist} and
 	 * {onboarding_failed_qual, DoesNotExist} when those are set.

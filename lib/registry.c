@@ -16,6 +16,9 @@ static const struct registry_entry fixed[] = {
 	{ REGISTRY_BLUEPRINT, "static_react_task",
 	  "a prebuilt JavaScript bundle using the mephisto-task browser "
 	  "library, one unit per data row", 0, NULL },
+	{ REGISTRY_BLUEPRINT, "live_task",
+	  "a mephisto-task bundle with live updates; a runner command per "
+	  "assignment, units_per_assignment workers together", 0, NULL },
 	{ REGISTRY_ARCHITECT, "local",
 	  "serve the task from this machine (architect.hostname and port)",
 	  0, NULL },

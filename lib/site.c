@@ -361,7 +361,8 @@ site_build(const char *static_dir, const struct site_settings *s,
 	int r, react;
 
 	if (!s->blueprint_type || (strcmp(s->blueprint_type, "static_task") &&
-	    strcmp(s->blueprint_type, "static_react_task"))) {
+	    strcmp(s->blueprint_type, "static_react_task") &&
+	    strcmp(s->blueprint_type, "live_task"))) {
 		errno = EINVAL;
 		return fail(errp, "cannot build a site for blueprint '%s'",
 		    s->blueprint_type ? s->blueprint_type : "");
@@ -370,7 +371,8 @@ site_build(const char *static_dir, const struct site_settings *s,
 		errno = EINVAL;
 		return fail(errp, "no task_source");
 	}
-	react = !strcmp(s->blueprint_type, "static_react_task");
+	react = !strcmp(s->blueprint_type, "static_react_task") ||
+	    !strcmp(s->blueprint_type, "live_task");
 	share = s->share_dir ? xstrdup(s->share_dir) : path_share();
 	tmp = xasprintf("%s.new-%ld-%u", static_dir, (long)getpid(), serial++);
 	rm_rf(tmp);

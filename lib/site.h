@@ -17,7 +17,8 @@
  *                                    "mephisto_task_version"
  *   everything in extra_source_dir   (hidden files left out)
  *
- * static_react_task: the same, except that index.html loads
+ * static_react_task (and live_task, whose bundle also uses the
+ * library's live hooks): the same, except that index.html loads
  * wrap_crowd_source.js and then bundle.js (task_source) into <div
  * id="app">, and there is no preview or onboarding page.
  *
@@ -32,7 +33,7 @@
 struct cJSON;
 
 struct site_settings {
-	const char *blueprint_type;	/* static_task, static_react_task */
+	const char *blueprint_type;	/* static_task, static_react_task, live_task */
 	const char *task_source;	/* the task page (or React bundle) */
 	const char *preview_source;	/* NULL: task_source */
 	const char *onboarding_source;	/* NULL: no onboarding page */

@@ -114,6 +114,33 @@ static const struct key keys[] = {
 	  "1", KF_POSITIVE, RB },
 	{ "blueprint", "extra_source_dir", K_DIR, F(extra_source_dir), NULL,
 	  0, RB },
+	{ "blueprint", "runner", K_STR, F(runner), NULL, 0, RB },
+	{ "blueprint", "runner_dir", K_DIR, F(runner_dir), NULL, 0, RB },
+	{ "blueprint", "runner_timeout_seconds", K_FLOAT,
+	  F(runner_timeout_seconds), "30", KF_POSITIVE, RB },
+	{ "blueprint", "quorum_timeout_seconds", K_FLOAT,
+	  F(quorum_timeout_seconds), "300", KF_POSITIVE, RB },
+	{ "blueprint", "use_screening_task", K_BOOL, F(use_screening_task),
+	  "false", 0, RB },
+	{ "blueprint", "passed_qualification_name", K_STR,
+	  F(passed_qualification_name), NULL, 0, RB },
+	{ "blueprint", "max_screening_units", K_INT, F(max_screening_units),
+	  "0", KF_NONNEG, RB },
+	{ "blueprint", "screening_data", K_OBJECT, F(screening_data), NULL, 0,
+	  RB },
+	{ "blueprint", "screening_answers", K_OBJECT, F(screening_answers),
+	  NULL, 0, RB },
+	{ "blueprint", "screening_validator", K_STR, F(screening_validator),
+	  NULL, 0, RB },
+	{ "blueprint", "use_golds", K_BOOL, F(use_golds), "false", 0, RB },
+	{ "blueprint", "gold_qualification_base", K_STR,
+	  F(gold_qualification_base), NULL, 0, RB },
+	{ "blueprint", "max_gold_units", K_INT, F(max_gold_units), "0",
+	  KF_NONNEG, RB },
+	{ "blueprint", "min_golds", K_INT, F(min_golds), "1", KF_NONNEG, RB },
+	{ "blueprint", "max_incorrect_golds", K_INT, F(max_incorrect_golds),
+	  "0", KF_NONNEG, RB },
+	{ "blueprint", "gold_units", K_OBJECT, F(gold_units), NULL, 0, RB },
 
 	{ "provider", "_provider_type", K_TYPE, F(provider_type), NULL,
 	  KF_REQUIRED, REGISTRY_PROVIDER },
@@ -970,6 +997,61 @@ check_onboarding(struct load *ld)
 		    "blueprint.onboarding_validator, not both");
 }
 
+/* live_task needs its runner; screening and gold need their keys. */
+static void
+check_live_and_screening(struct load *ld)
+{
+	struct task_config *cfg = ld->cfg;
+	int live = cfg->blueprint_type &&
+	    !strcmp(cfg->blueprint_type, "live_task");
+
+	if (live && (!cfg->runner || !*cfg->runner))
+		report(ld, origin_of(ld, "blueprint", "_blueprint_type"),
+		    "live_task needs blueprint.runner");
+	if (live && cfg->runner && !cfg->runner_dir && ld->dir)
+		cfg->runner_dir = xstrdup(ld->dir);
+	if (!live && cfg->runner)
+		report(ld, origin_of(ld, "blueprint", "runner"),
+		    "blueprint.runner is only for live_task");
+	if (cfg->use_screening_task) {
+		if (!cfg->passed_qualification_name)
+			report(ld, origin_of(ld, "blueprint",
+			    "use_screening_task"), "screening needs "
+			    "blueprint.passed_qualification_name");
+		if (!cfg->block_qualification)
+			report(ld, origin_of(ld, "blueprint",
+			    "use_screening_task"), "screening needs "
+			    "blueprint.block_qualification");
+		if (!cfg->screening_answers)
+			report(ld, origin_of(ld, "blueprint",
+			    "use_screening_task"), "screening needs "
+			    "blueprint.screening_answers");
+		if (cfg->allowed_concurrent != 1)
+			report(ld, origin_of(ld, "blueprint",
+			    "use_screening_task"), "screening needs "
+			    "task.allowed_concurrent: 1");
+		if (cfg->use_golds)
+			report(ld, origin_of(ld, "blueprint", "use_golds"),
+			    "use_golds and use_screening_task exclude each "
+			    "other");
+	}
+	if (cfg->screening_validator)
+		report(ld, origin_of(ld, "blueprint", "screening_validator"),
+		    "blueprint.screening_validator is not supported yet: "
+		    "use blueprint.screening_answers");
+	if (cfg->use_golds) {
+		if (!cfg->gold_qualification_base)
+			report(ld, origin_of(ld, "blueprint", "use_golds"),
+			    "golds need blueprint.gold_qualification_base");
+		if (!cfg->gold_units || !cJSON_GetArraySize(cfg->gold_units))
+			report(ld, origin_of(ld, "blueprint", "use_golds"),
+			    "golds need blueprint.gold_units");
+		if (cfg->allowed_concurrent != 1)
+			report(ld, origin_of(ld, "blueprint", "use_golds"),
+			    "golds need task.allowed_concurrent: 1");
+	}
+}
+
 static void
 check_all(struct load *ld)
 {
@@ -984,6 +1066,7 @@ check_all(struct load *ld)
 	check_paths(ld);
 	check_data_keys(ld);
 	check_onboarding(ld);
+	check_live_and_screening(ld);
 	if (cfg->task_name && !*cfg->task_name)
 		report(ld, origin_of(ld, "task", "task_name"),
 		    "task.task_name is empty");

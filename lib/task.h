@@ -27,7 +27,19 @@ struct cJSON;
  *               (seconds), onboarding_data (the onboarding page's
  *               ${key} values), block_qualification,
  *               exactly one of data_csv / data_json / data_jsonl,
- *               units_per_assignment 1, extra_source_dir
+ *               units_per_assignment 1, extra_source_dir;
+ *               live_task only: runner (required: a shell command run
+ *               once per assignment, see cmd/mephisto-pool/live.c),
+ *               runner_dir (where it runs; default the YAML's folder),
+ *               runner_timeout_seconds 30, quorum_timeout_seconds 300;
+ *               screening (facts 4.4): use_screening_task false,
+ *               passed_qualification_name, max_screening_units 0
+ *               (unlimited), screening_data (the screening unit's data),
+ *               screening_answers (screening_validator is reserved:
+ *               refused for now); gold:
+ *               use_golds false, gold_qualification_base,
+ *               max_gold_units 0, min_golds 1, max_incorrect_golds 0,
+ *               gold_units ({name: {data: {...}, answers: {...}}})
  *   provider:   _provider_type (required), requester_name (default
  *               MOCK_REQUESTER for mock, INHOUSE_REQUESTER for inhouse),
  *               prolific_workspace_name "My Workspace",
@@ -101,6 +113,22 @@ struct task_config {
 	char *data_jsonl;
 	long units_per_assignment;
 	char *extra_source_dir;		/* absolute path or NULL */
+	char *runner;			/* live_task: shell command */
+	char *runner_dir;		/* where it runs (the YAML's folder) */
+	double runner_timeout_seconds;	/* a silent runner is stopped */
+	double quorum_timeout_seconds;	/* a lone waiter is released */
+	int use_screening_task;
+	char *passed_qualification_name;
+	long max_screening_units;	/* 0: unlimited */
+	struct cJSON *screening_data;	/* a screening unit's shared data */
+	struct cJSON *screening_answers; /* field -> expected value */
+	char *screening_validator;	/* shell command or NULL */
+	int use_golds;
+	char *gold_qualification_base;
+	long max_gold_units;		/* 0: unlimited */
+	long min_golds;
+	long max_incorrect_golds;
+	struct cJSON *gold_units;	/* name -> {data, answers} */
 
 	/* provider */
 	char *provider_type;

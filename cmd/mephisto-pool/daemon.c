@@ -497,6 +497,23 @@ handle_live_update(struct pool_conn *c, const struct msg_packet *p)
 	for (o = pool->conns; o; o = o->next)
 		if (o != c && o->subscribed && !o->closing)
 			pool_send(o, p);
+	if (pool->run.runner)
+		pool_live_update_in(pool, p);
+}
+
+/*
+ * Live tasks: a worker gone (disconnect, or returned, or timed out on the
+ * provider's side) is dropped at once, as the original's live runner
+ * does; one back is announced to the runner.
+ */
+static void
+live_status(struct pool *pool, int64_t id, const char *status)
+{
+	if (!strcmp(status, AGENT_DISCONNECT) ||
+	    !strcmp(status, AGENT_RETURNED) || !strcmp(status, AGENT_TIMEOUT))
+		pool_live_drop(pool, id, status);
+	else if (!strcmp(status, "alive"))
+		pool_runner_agent_event(pool, id, "agent_reconnected", NULL);
 }
 
 /*
@@ -509,10 +526,15 @@ static void
 handle_return_statuses(struct pool_conn *c, const struct msg_packet *p)
 {
 	const cJSON *m;
+	int64_t id;
 
 	msg_foreach(m, p->data) {
 		if (!cJSON_IsString(m))
 			continue;
+		if (c->pool->run.live && !db_id_parse(msg_key(m), &id)) {
+			live_status(c->pool, id, m->valuestring);
+			continue;
+		}
 		if (!strcmp(m->valuestring, AGENT_DISCONNECT))
 			log_info("agent %s disconnected; its unit stays "
 			    "reserved until its time runs out", msg_key(m));
@@ -684,6 +706,7 @@ round_end(struct pool *pool)
 	} else if (rc > 0 && pool->round_packets > 1) {
 		log_debug("one commit for %zu packets", pool->round_packets);
 	}
+	pool_runners_flush(pool);
 	for (c = pool->conns; c; c = next) {
 		next = c->next;
 		if (ipc_conn_out_pending(c->ipc)) {
@@ -854,6 +877,7 @@ pool_close(struct pool *pool)
 		conn_free(pool->conns);
 	}
 	pool_checks_kill(pool);
+	pool_runners_kill(pool);
 	pool_expiry_release(pool);
 	if (pool->lfd >= 0) {
 		if (pool->loop)
@@ -881,7 +905,8 @@ pool_daemon(int64_t run_id, const char *log_file)
 		return error_errno("cannot open log file '%s'", log_file);
 	signal(SIGPIPE, SIG_IGN);
 	if (pool_open(&pool, run_id) < 0 || pool_listen(&pool) < 0 ||
-	    pool_expiry_start(&pool) < 0 || pool_recheck_onboarding(&pool) < 0)
+	    pool_expiry_start(&pool) < 0 || pool_recheck_onboarding(&pool) < 0 ||
+	    pool_runners_resume(&pool) < 0)
 		goto out;
 	pool.last_seq = max_seq(&pool);
 	if (proc_notify_ready() < 0)

@@ -28,6 +28,7 @@ struct db;
 struct ipc_conn;
 struct loop;
 struct pool;
+struct pool_runner;
 
 /* One connection from mephisto-io, mephisto-launch or another client. */
 struct pool_conn {
@@ -44,11 +45,18 @@ struct pool_conn {
 	struct pool_conn *next, *prev;
 };
 
+/* What a deadline is for. */
+enum pool_deadline_kind {
+	POOL_DL_AGENT,			/* assignment_duration_in_seconds */
+	POOL_DL_ONBOARDING,		/* the same, for onboarding */
+	POOL_DL_QUORUM,			/* quorum_timeout_seconds (waiting) */
+};
+
 /* A deadline of a live agent or onboarding agent. */
 struct pool_deadline {
 	double when;			/* epoch seconds */
 	int64_t id;
-	int onboarding;
+	int onboarding;			/* an enum pool_deadline_kind */
 };
 
 /* An onboarding validator child. */
@@ -94,6 +102,7 @@ struct pool {
 	long long dl_timer;		/* 0: none armed */
 	double dl_timer_when;
 	struct pool_check *checks;
+	struct pool_runner *runners;	/* live_task: one per assignment */
 	int stopping;
 	uint64_t details[POOL_NR_RESPONSES];	/* agent_details sent */
 	int64_t round_seq;		/* last_seq when the round began */
@@ -152,6 +161,8 @@ struct pool_reply {
 	cJSON *init;			/* init_task_data, or NULL */
 	const char *failure;		/* failure_reason, or NULL */
 	double deadline;		/* an agent was created: its deadline */
+	const char *status;		/* its status (NULL: in task) */
+	int64_t start_assignment;	/* live: the assignment starts */
 };
 
 /*
@@ -181,6 +192,57 @@ void pool_submit_onboarding(struct pool_conn *c, const struct msg_packet *p);
 int pool_recheck_onboarding(struct pool *pool);
 /* Kill and reap every validator child. */
 void pool_checks_kill(struct pool *pool);
+
+/*
+ * live.c: live tasks (runners, quorums, drops); see the comment at the
+ * top of live.c for the runner protocol.
+ */
+/* Start the runner of ASSIGNMENT_ID (its agents are in task). */
+void pool_runner_start(struct pool *pool, int64_t assignment_id,
+    int resumed);
+/* Queue EVENT (with DATA, may be NULL) for the runner of AGENT_ID. */
+void pool_runner_agent_event(struct pool *pool, int64_t agent_id,
+    const char *event, const cJSON *data);
+/* A mephisto_bound_live_update: to the agent's runner. */
+void pool_live_update_in(struct pool *pool, const struct msg_packet *p);
+/* No agent of ASSIGNMENT_ID works any more: close its runner's input. */
+void pool_live_check_over(struct pool *pool, int64_t assignment_id);
+/* Agent AGENT_ID dropped (disconnect, returned, timeout). */
+void pool_live_drop(struct pool *pool, int64_t agent_id, const char *status);
+/* Agent AGENT_ID waited quorum_timeout_seconds: release it if waiting. */
+void pool_live_quorum_expire(struct pool *pool, int64_t agent_id);
+/*
+ * Inside a registration: the new agent of ASSIGNMENT_ID is waiting; if
+ * every unit now has one, all become in task (r->start_assignment set).
+ * Sets r->status.
+ */
+int pool_live_join(struct pool *pool, int64_t assignment_id,
+    struct pool_reply *r);
+/* After that commit: push in task to the others, start the runner. */
+void pool_live_started(struct pool *pool, int64_t assignment_id,
+    int64_t except);
+/* After the round's commit: write the runners' queued events. */
+void pool_runners_flush(struct pool *pool);
+/* On start: runners again for the assignments in progress. */
+int pool_runners_resume(struct pool *pool);
+void pool_runners_kill(struct pool *pool);
+
+/* screen.c: screening and gold units (facts section 4.4) */
+#define POOL_SCREENING_INDEX (-1)
+#define POOL_GOLD_INDEX (-2)
+/*
+ * Inside a registration: give WORKER_ID a screening or gold unit when it
+ * needs one.  Returns 1 when R is the answer (a unit, or no work), 0 to
+ * go on with normal units, -1.
+ */
+int pool_screen_assign(struct pool *pool, int64_t worker_id,
+    struct pool_reply *r);
+/* Inside a submission: check a screening or gold result, move counters. */
+int pool_screen_submitted(struct pool *pool, const struct model_agent *a,
+    const char *outputs);
+
+/* submit.c: whether OUTPUTS has every answer of the object ANSWERS. */
+int pool_answers_match(const cJSON *answers, const cJSON *outputs);
 
 /* expiry.c */
 /* Load the deadlines of the run's live agents and arm the timer. */

@@ -185,9 +185,13 @@ assign_unit(struct pool *pool, int64_t worker_id,
 		return rc;
 	}
 	rc = model_assignment_shared(pool->db, u.assignment_id, &shared);
+	/* Live: every agent waits until the assignment's quorum is met. */
 	if (!rc)
-		rc = model_agent_create(pool->db, &u, worker_id, AGENT_IN_TASK,
+		rc = model_agent_create(pool->db, &u, worker_id,
+		    run->live ? AGENT_WAITING : AGENT_IN_TASK,
 		    run->task_type, run->provider_type, shared, &id, NULL);
+	if (!rc && run->live)
+		rc = pool_live_join(pool, u.assignment_id, r);
 	if (!rc && registration_id)
 		rc = model_registration_set(pool->db, run->task_run_id,
 		    registration_id, worker_id, id, 0);
@@ -207,7 +211,7 @@ pool_assign(struct pool *pool, int64_t worker_id,
     const char *registration_id, int check_onboarding, struct pool_reply *r)
 {
 	const char *onb = pool->run.onboarding_qual;
-	int exists, granted;
+	int exists, granted, rc;
 	int64_t value;
 
 	r->worker_id = worker_id;
@@ -223,6 +227,12 @@ pool_assign(struct pool *pool, int64_t worker_id,
 			return start_onboarding(pool, worker_id,
 			    registration_id, r);
 	}
+	rc = pool_screen_assign(pool, worker_id, r);
+	if (rc > 0 && r->agent_id && registration_id)
+		rc = model_registration_set(pool->db, pool->run.task_run_id,
+		    registration_id, worker_id, r->agent_id, 0) < 0 ? -1 : 1;
+	if (rc)
+		return rc < 0 ? -1 : 0;
 	return assign_unit(pool, worker_id, registration_id, r);
 }
 
@@ -237,8 +247,13 @@ pool_new_agent(struct pool *pool, const struct pool_reply *r)
 		    PROTO_ONBOARDING_PREFIX "%" PRId64, r->agent_id);
 	else
 		snprintf(subject, sizeof(subject), "%" PRId64, r->agent_id);
-	pool_push_status(pool, subject,
-	    r->onboarding ? AGENT_ONBOARDING : AGENT_IN_TASK);
+	pool_push_status(pool, subject, r->onboarding ? AGENT_ONBOARDING :
+	    r->status ? r->status : AGENT_IN_TASK);
+	if (r->status && !strcmp(r->status, AGENT_WAITING))
+		pool_expiry_add(pool, db_now() + pool->run.quorum_timeout,
+		    r->agent_id, POOL_DL_QUORUM);
+	if (r->start_assignment)
+		pool_live_started(pool, r->start_assignment, r->agent_id);
 }
 
 /*

@@ -124,10 +124,23 @@ submit_txn(struct pool *pool, int64_t id, const char *outputs,
 		return -1;
 	}
 	rc = model_agent_submit(pool->db, &a, outputs, files, NULL);
+	if (rc == 1 && pool_screen_submitted(pool, &a, outputs) < 0)
+		return -1;
 	if (rc == 0)
 		*errp = xasprintf("agent %" PRId64 " is no longer working",
 		    id);
 	return rc <= 0 ? -1 : 1;
+}
+
+/* Tell the agent's runner; the assignment may be over. */
+static void
+live_submitted(struct pool *pool, int64_t id, const cJSON *data)
+{
+	struct model_agent a;
+
+	pool_runner_agent_event(pool, id, "agent_submitted", data);
+	if (model_agent_get(pool->db, id, &a) == 1)
+		pool_live_check_over(pool, a.assignment_id);
 }
 
 void
@@ -159,6 +172,8 @@ pool_submit_unit(struct pool_conn *c, const struct msg_packet *p)
 		log_debug("agent %" PRId64 " submitted", id);
 		pool_push_status(pool, p->subject_id, AGENT_COMPLETED);
 		pool_publish(pool);
+		if (pool->run.runner)
+			live_submitted(pool, id, p->data);
 	}
 	goto out;
 refuse:
@@ -293,8 +308,8 @@ answer_matches(const cJSON *want, const cJSON *got)
 	return same;
 }
 
-static int
-answers_match(const cJSON *answers, const cJSON *outputs)
+int
+pool_answers_match(const cJSON *answers, const cJSON *outputs)
 {
 	const cJSON *a;
 
@@ -644,7 +659,7 @@ start_check(struct pool *pool, int64_t id, const struct waiter *w)
 		}
 	} else {
 		if (run->onboarding_answers)
-			passed = answers_match(run->onboarding_answers,
+			passed = pool_answers_match(run->onboarding_answers,
 			    outputs);
 		finish_onboarding(pool, id, passed, w);
 	}

@@ -1,0 +1,171 @@
+#!/usr/bin/env bats
+# mephisto-pool and live tasks: the runner of each assignment, quorums of
+# several workers, drops, and runners that crash or fall silent.
+
+load lib/common
+load lib/pool
+
+# live_run COUNT PER [BLUEPRINT_JSON_MEMBERS]: a live_task run whose
+# runner is the chat example's.
+live_run() {
+	local extra=${3:-}
+	pool_make_run "$1" "{\"task\": {}, \"blueprint\": {\"_blueprint_type\": \"live_task\", \"runner\": \"python3 $REPO/share/mephisto/examples/chat/runner.py\", \"runner_timeout_seconds\": 2${extra:+, $extra}}, \"provider\": {\"_provider_type\": \"mock\"}}" "$2"
+	sql "UPDATE task_runs SET task_type = 'live_task'"
+}
+
+agent_of() {
+	jq -r "select(.data.request_id == \"reg-$1\") | .data.agent_id" "$BATS_TEST_TMPDIR/regs.out"
+}
+
+status_of() {
+	sql "SELECT status FROM agents WHERE agent_id = $1"
+}
+
+unit_status_of() {
+	sql "SELECT u.status FROM units u JOIN agents a USING (unit_id) WHERE a.agent_id = $1"
+}
+
+status_is() {
+	[ "$(status_of "$1")" = "$2" ]
+}
+
+unit_status_is() {
+	[ "$(unit_status_of "$1")" = "$2" ]
+}
+
+pool_log_has() {
+	grep -q -- "$1" "$BATS_TEST_TMPDIR/pool.log"
+}
+
+@test "live: two workers wait, start together, and their messages go through the runner" {
+	live_run 1 2
+	pool_start
+	run -0 pool_send -a <<<"$(reg_packet ann)"
+	a=$(jq -r 'select(.packet_type == "agent_details") | .data.agent_id' <<<"$output")
+	[ "$(status_of "$a")" = waiting ]
+	run -0 pool_send -a <<<"$(reg_packet bob)"
+	b=$(jq -r 'select(.packet_type == "agent_details") | .data.agent_id' <<<"$output")
+	[ "$(status_of "$a")" = "in task" ]
+	[ "$(status_of "$b")" = "in task" ]
+	wait_for 10 pool_log_has "runner \[.*\] started for assignment"
+	wait_for 10 pool_log_has "chat of assignment .* starts with 2 workers"
+
+	# ann says hello; only bob hears it.
+	run -0 pool_send -a -t 3000 <<<"$(printf '{"packet_type":"mephisto_bound_live_update","subject_id":"%s","data":{"update_id":"u1","text":"hello bob"}}' "$a")"
+	jq -e "select(.packet_type == \"client_bound_live_update\" and .subject_id == \"$b\" and .data.text == \"hello bob\" and .data.from == 0)" <<<"$output"
+	! jq -e "select(.packet_type == \"client_bound_live_update\" and .subject_id == \"$a\")" <<<"$output"
+
+	# Both submit: the runner's input is closed and it exits.
+	run -0 pool_send <<<"$(submit_packet "$a"; submit_packet "$b")"
+	wait_for 10 pool_log_has "assignment .* is over"
+	wait_for 10 pool_log_has "runner \[.*\] of assignment .* exited with status 0"
+	[ "$(status_of "$a")" = completed ]
+	[ "$(status_of "$b")" = completed ]
+	pool_stop
+}
+
+@test "live: a drop marks the partner 'partner disconnect' and offers both units again" {
+	live_run 1 2
+	pool_start
+	{ reg_packet ann; reg_packet bob; } | pool_send > "$BATS_TEST_TMPDIR/regs.out"
+	a=$(agent_of ann) b=$(agent_of bob)
+	[ "$(status_of "$b")" = "in task" ]
+	run -0 pool_send -a -t 2000 <<<"$(printf '{"packet_type":"return_statuses","subject_id":"mephisto","data":{"%s":"disconnect"}}' "$a")"
+	jq -e "select(.packet_type == \"update_status\" and .subject_id == \"$b\" and .data.status == \"partner disconnect\")" <<<"$output"
+	[ "$(status_of "$a")" = disconnect ]
+	[ "$(status_of "$b")" = "partner disconnect" ]
+	[ "$(sql "SELECT group_concat(status) FROM units")" = "launched,launched" ]
+	wait_for 10 pool_log_has "runner \[.*\] of assignment .* exited"
+	pool_stop
+}
+
+@test "live: the quorum timeout frees a lone waiting worker" {
+	live_run 1 2 '"quorum_timeout_seconds": 1'
+	pool_start
+	run -0 pool_send <<<"$(reg_packet ann)"
+	a=$(jq -r .data.agent_id <<<"$output")
+	[ "$(status_of "$a")" = waiting ]
+	wait_for 10 status_is "$a" timeout
+	[ "$(sql "SELECT count(*) FROM units WHERE status = 'launched'")" -eq 2 ]
+	pool_log_has "waited 1 s for partners: released"
+	pool_stop
+}
+
+@test "live: a waiting worker's quorum deadline survives a pool restart" {
+	live_run 1 2 '"quorum_timeout_seconds": 2'
+	pool_start
+	run -0 pool_send <<<"$(reg_packet ann)"
+	a=$(jq -r .data.agent_id <<<"$output")
+	pool_kill
+	pool_start
+	wait_for 10 status_is "$a" timeout
+	pool_stop
+}
+
+@test "live: a runner that crashes does not take the pool down; its unit is offered again" {
+	live_run 2 1
+	sql "UPDATE task_runs SET init_params = json_set(init_params, '$.blueprint.runner', 'read start; read joined; exit 3')"
+	pool_start
+	run -0 pool_send <<<"$(reg_packet ann)"
+	a=$(jq -r .data.agent_id <<<"$output")
+	wait_for 10 status_is "$a" disconnect
+	pool_log_has "failed: it exited with status 3 while its agents worked"
+	[ "$(unit_status_of "$a")" = launched ]
+	[ "$(sql "SELECT count(*) FROM run_events WHERE event = 'runner_failed'")" -eq 1 ]
+	# The pool still serves: the unit goes to the next worker.
+	run -0 pool_send <<<"$(reg_packet bob)"
+	b=$(jq -r .data.agent_id <<<"$output")
+	[ "$b" != null ]
+	[ "$(sql "SELECT unit_id FROM agents WHERE agent_id = $b")" = "$(sql "SELECT unit_id FROM agents WHERE agent_id = $a")" ]
+	pool_stop
+}
+
+@test "live: a silent runner is killed at its time limit; other assignments are unaffected" {
+	live_run 2 1
+	pool_start
+	run -0 pool_send <<<"$(reg_packet ann)"
+	a=$(jq -r .data.agent_id <<<"$output")
+	wait_for 10 pool_log_has "chat of assignment"
+	# The first assignment's runner stops answering.
+	sql "UPDATE task_runs SET init_params = json_set(init_params, '$.blueprint.runner', 'exec sleep 60')"
+	pool_kill
+	pool_start
+	wait_for 10 pool_log_has "was in progress: starting its runner again"
+	run -0 pool_send <<<"$(reg_packet bob)"
+	b=$(jq -r .data.agent_id <<<"$output")
+	wait_for 15 status_is "$a" disconnect
+	pool_log_has "failed: it did not answer a ping in time"
+	[ "$(unit_status_of "$a")" = launched ]
+	# bob's runner is silent too, but ann's failure did not touch bob.
+	[ "$(sql "SELECT count(*) FROM run_events WHERE event = 'runner_failed'")" -ge 1 ]
+	pool_stop
+}
+
+@test "live: a runner's commands: done completes an agent, fail expires the assignment, log is logged" {
+	live_run 2 1
+	cat > "$BATS_TEST_TMPDIR/r.py" <<'PY'
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    if e["event"] == "ping":
+        print(json.dumps({"command": "pong"}), flush=True)
+    if e["event"] == "agent_joined":
+        a = e["agent_id"]
+        print(json.dumps({"command": "log", "level": "warn", "text": "joined " + a}), flush=True)
+        if e["init_data"]["index"] == 0:
+            print(json.dumps({"command": "done", "agent_id": a, "data": {"by": "runner"}}), flush=True)
+        else:
+            print(json.dumps({"command": "fail", "reason": "bad pairing"}), flush=True)
+PY
+	sql "UPDATE task_runs SET init_params = json_set(init_params, '$.blueprint.runner', 'python3 $BATS_TEST_TMPDIR/r.py')"
+	pool_start
+	{ reg_packet ann; reg_packet bob; } | pool_send > "$BATS_TEST_TMPDIR/regs.out"
+	a=$(agent_of ann) b=$(agent_of bob)
+	wait_for 10 status_is "$a" completed
+	[ "$(sql "SELECT json_extract(outputs, '$.by') FROM agent_data WHERE agent_id = $a")" = runner ]
+	wait_for 10 unit_status_is "$b" expired
+	[ "$(status_of "$b")" = disconnect ]
+	pool_log_has "warning: runner \[.*\]: joined $a"
+	pool_log_has "failed assignment .*: bad pairing"
+	pool_stop
+}
