@@ -108,8 +108,8 @@ wrap_crowd_source.js"
 		--task "$T/demo_task.html"
 	[[ "$stderr" == *"cannot build a site for blueprint 'remote_procedure'"* ]]
 	run -1 --separate-stderr io-site build "$S" --blueprint static_task \
-		--task "$T/demo_task.html" --provider mturk
-	[[ "$stderr" == *"no browser script for provider 'mturk'"* ]]
+		--task "$T/demo_task.html" --provider nosuch
+	[[ "$stderr" == *"no browser script for provider 'nosuch'"* ]]
 	run -1 --separate-stderr io-site build "$S" --blueprint static_task \
 		--task "$T/demo_task.html" --provider ../x
 	[[ "$stderr" == *"invalid provider type '../x'"* ]]
