@@ -147,3 +147,21 @@ ms() {
 	assert_equal "$code" 200
 	io_log_has "its client left"
 }
+
+@test "io pool: stopping io still delivers the answers it owes, then exits" {
+	start_fakepool --delay 800
+	start_io
+	wait_for 5 io_connected
+	curl -s --max-time 20 -H 'Content-Type: application/json' \
+		--data-binary '{"USED_AGENT_ID": "1001", "final_data": {"a": 1}}' \
+		"$URL/submit_task" > "$BATS_TEST_TMPDIR/answer" &
+	local client=$!
+	wait_for 5 pool_got submit_unit
+	kill -TERM "$io_pid"
+	wait "$client"
+	# The answer came although io was asked to stop while it waited.
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/answer")" '{"status":"Submitted!"}'
+	wait "$io_pid"
+	io_pid=
+	grep -q "got signal 15; shutting down" "$BATS_TEST_TMPDIR/io.log"
+}

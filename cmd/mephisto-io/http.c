@@ -63,6 +63,7 @@ enum field {
 };
 
 struct http_req {
+	struct io *io;
 	enum endpoint ep;
 	enum body_kind kind;
 	int files_ok;
@@ -104,6 +105,8 @@ req_new(struct session *s)
 	buf_init(&r->body);
 	for (i = 0; i < F_COUNT; i++)
 		buf_init(&r->fields[i]);
+	r->io = io_of(s->wsi);
+	r->io->live_reqs++;
 	r->field = F_NONE;
 	r->t_in = msg_now();
 	s->req = r;
@@ -117,6 +120,8 @@ req_free(struct http_req *r)
 
 	if (!r)
 		return;
+	r->io->live_reqs--;
+	io_drained_check(r->io);
 	if (r->pending)
 		pool_cancel(r->pending);
 	if (!r->keep_files)

@@ -38,6 +38,7 @@ struct ipc_conn;
 #define IO_PING_TIMEOUT_MS 15000	/* silent socket => disconnect */
 #define IO_LOST_TIMEOUT_MS 10000	/* closed socket => disconnect */
 #define IO_TICK_MS 250			/* sweep of deadlines and liveness */
+#define IO_DRAIN_MS 2000		/* stopping: time to finish answers */
 #define IO_AGENT_IDLE_MS (30 * 60 * 1000) /* forget socketless agents */
 
 /* Limits on what io keeps in memory for peers that do not read. */
@@ -216,6 +217,13 @@ struct io {
 	int stop;
 	uint64_t serial;		/* for unique names */
 	struct io_metrics metrics;
+	/*
+	 * Stopping: answers already owed are written first (a worker whose
+	 * work the pool committed hears "Submitted!"), for IO_DRAIN_MS at most.
+	 */
+	unsigned draining:1;
+	int64_t drain_until_us;
+	long live_reqs;			/* HTTP requests not yet answered */
 	struct lws_vhost *metrics_vhost;	/* or NULL: no metrics */
 	int metrics_port;		/* its bound port */
 };
@@ -320,5 +328,8 @@ int metrics_write_port(struct io *io);
 /* http.c: answer a request on the metrics listener. */
 int http_metrics_request(struct io *io, struct session *s,
     const char *path);
+
+/* main.c: stop once draining and no answer is owed any more. */
+void io_drained_check(struct io *io);
 
 #endif

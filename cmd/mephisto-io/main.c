@@ -227,9 +227,17 @@ signal_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (read(lws_get_socket_fd(wsi), &si, sizeof(si)) !=
 		    (ssize_t)sizeof(si))
 			return 0;
+		if (io->draining) {
+			log_info("got signal %u again; stopping now",
+			    si.ssi_signo);
+			io->stop = 1;
+			lws_cancel_service(io->ctx);
+			return 0;
+		}
 		log_info("got signal %u; shutting down", si.ssi_signo);
-		io->stop = 1;
-		lws_cancel_service(io->ctx);
+		io->draining = 1;
+		io->drain_until_us = now_us() + (int64_t)IO_DRAIN_MS * 1000;
+		io_drained_check(io);
 		return 0;
 	default:
 		return 0;
@@ -257,11 +265,25 @@ lws_log(int level, const char *line)
 		log_debug("libwebsockets: %.*s", (int)n, line);
 }
 
+void
+io_drained_check(struct io *io)
+{
+	if (!io->draining || io->stop)
+		return;
+	if (io->live_reqs > 0 && now_us() < io->drain_until_us)
+		return;
+	if (io->live_reqs > 0)
+		log_info("stopping with %ld answers unsent", io->live_reqs);
+	io->stop = 1;
+	lws_cancel_service(io->ctx);
+}
+
 static void
 tick(lws_sorted_usec_list_t *sul)
 {
 	struct io *io = lws_container_of(sul, struct io, tick);
 
+	io_drained_check(io);
 	pool_sweep(io);
 	agent_sweep(io);
 	lws_sul_schedule(io->ctx, 0, &io->tick, tick,
