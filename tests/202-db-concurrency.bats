@@ -95,16 +95,18 @@ spawn() {
 	run -0 test-db open "$MEPHISTO_DB"
 	local at t0 t1
 	at=$(start_in 0.3)
-	# One transaction that keeps the write lock for 2 s.
-	spawn hold test-db -s "$at" write "$MEPHISTO_DB" hold 1 1 1 2000
-	t0=$(start_in 0.8)
+	# One transaction that keeps the write lock for 3 s; the late writer
+	# starts 0.9 s after it (room for a slow start under sanitizers).
+	spawn hold test-db -s "$at" write "$MEPHISTO_DB" hold 1 1 1 3000
+	t0=$(start_in 1.2)
 	spawn late test-db -s "$t0" write "$MEPHISTO_DB" late 1 5 0 0
 	wait_all hold late
 	t1=$(test-db now)
 	run -0 cat "$BATS_TEST_TMPDIR/late.out"
 	assert_output 'wrote 5'
-	# It could only commit after the holder's 2 s were over.
-	run -0 awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a >= 1.4) }'
+	# It could only commit after the holder's 3 s were over (about 2.1 s
+	# after it started).
+	run -0 awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a >= 1.0) }'
 	run -0 sql "SELECT count(*) FROM projects"
 	assert_output 6
 }
