@@ -86,18 +86,46 @@ setup() {
 	setup_env
 }
 
-# Kill only what this test started (pids listed in its pid file).
+# Kill only what this test started: the pids in its pid file and the
+# daemons of its runs (pid files under $MEPHISTO_DATA/runs).  SIGTERM
+# first, and SIGKILL what is still there after 5 s.
 teardown_daemons() {
-	local pid
-	[ -f "$BATS_TEST_TMPDIR/pids" ] || return 0
-	while read -r pid; do
-		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
-	done < "$BATS_TEST_TMPDIR/pids"
-	sleep 0.1
-	while read -r pid; do
-		[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	done < "$BATS_TEST_TMPDIR/pids"
+	local pid pids=() i alive
+	[ -f "$BATS_TEST_TMPDIR/pids" ] && mapfile -t pids < "$BATS_TEST_TMPDIR/pids"
+	if [ -n "${MEPHISTO_DATA:-}" ] && [ -d "$MEPHISTO_DATA/runs" ]; then
+		# (a stale pid file may name another test's process: only
+		# processes with this test's data folder count)
+		for pid in "$MEPHISTO_DATA"/runs/*/*.pid; do
+			[ -f "$pid" ] || continue
+			pid=$(cat "$pid" 2>/dev/null)
+			[[ "$pid" =~ ^[0-9]+$ ]] || continue
+			tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null |
+				grep -qxF "MEPHISTO_DATA=$MEPHISTO_DATA" && pids+=("$pid")
+		done
+	fi
+	for pid in "${pids[@]}"; do
+		[[ "$pid" =~ ^[0-9]+$ ]] && kill -TERM "$pid" 2>/dev/null
+	done
+	for ((i = 0; i < 100; i++)); do
+		alive=0
+		for pid in "${pids[@]}"; do
+			[[ "$pid" =~ ^[0-9]+$ ]] || continue
+			gone_or_zombie "$pid" || alive=1
+		done
+		[ "$alive" -eq 0 ] && break
+		sleep 0.05
+	done
+	for pid in "${pids[@]}"; do
+		[[ "$pid" =~ ^[0-9]+$ ]] && kill -KILL "$pid" 2>/dev/null
+	done
 	return 0
+}
+
+# gone_or_zombie PID: the process has exited (or waits to be reaped).
+gone_or_zombie() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+	[[ "$st" == Z* ]]
 }
 
 # Sanitizer reports that daemons wrote to their logs (a test does not see
