@@ -39,9 +39,11 @@ struct provider {
 	/* The requester a task uses when it names none, or NULL. */
 	const char *requester_name;
 	/*
-	 * The browser side (wrap_crowd_source.js, facts section 3.8) is
-	 * share/mephisto/web/providers/<name>/.
+	 * The browser side (wrap_crowd_source.js, facts section 3.8):
+	 * share/mephisto/web/providers/<web_script>.js, after common.js
+	 * (lib/site).  Providers of one family share a script.
 	 */
+	const char *web_script;
 
 	/* Set up the provider's own records (idempotent). */
 	int (*datastore_setup)(struct db *db, char **errp);

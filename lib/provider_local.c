@@ -108,6 +108,7 @@ const struct provider provider_##id = {					\
 	.name = NAME,							\
 	.sandbox = SANDBOX,						\
 	.description = DESCRIPTION,					\
+	.web_script = "local",						\
 	.requester_name = REQUESTER,					\
 	.requester_register = id##_requester_register,			\
 	.requester_is_registered = provider_local_requester_is_registered, \

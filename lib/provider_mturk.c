@@ -848,6 +848,7 @@ const struct provider provider_##id = {					\
 	.name = NAME,							\
 	.sandbox = SB,							\
 	.description = DESCRIPTION,					\
+	.web_script = "mturk",						\
 	.requester_name = REQUESTER,					\
 	.run_setup = id##_run_setup,					\
 	.requester_register = id##_requester_register,			\

@@ -1441,6 +1441,7 @@ const struct provider provider_prolific = {
 	.name = NAME,
 	.sandbox = 0,
 	.description = "Prolific participants (needs prolific.api_key)",
+	.web_script = "prolific",
 	.requester_name = "PROLIFIC_REQUESTER",
 	.run_setup = prolific_run_setup,
 	.run_cleanup = prolific_run_cleanup,

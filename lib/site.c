@@ -14,6 +14,7 @@
 #include "msg.h"
 #include "path.h"
 #include "proto.h"
+#include "provider.h"
 #include "site.h"
 #include "xalloc.h"
 #include "banned.h"
@@ -272,30 +273,45 @@ write_task_config(const char *dir, const struct site_settings *s,
 	return r;
 }
 
-/* The provider's wrap_crowd_source.js. */
+#define SCRIPT_MAX (1024 * 1024)
+
+/* Append the share file web/providers/NAME.js to B. */
 static int
-copy_provider(const char *dir, const char *share,
+add_script(struct buf *b, const char *share, const char *name, char **errp)
+{
+	char *src = xasprintf("%s/web/providers/%s.js", share, name);
+	int r = 0;
+
+	if (buf_read_file(b, src, SCRIPT_MAX) < 0)
+		r = fail(errp, "cannot read '%s': %s", src, strerror(errno));
+	free(src);
+	return r;
+}
+
+/*
+ * The provider's wrap_crowd_source.js: its type, the part every provider
+ * shares (common.js), then its family's script (struct provider).
+ */
+static int
+write_provider(const char *dir, const char *share,
     const struct site_settings *s, char **errp)
 {
-	char *src;
+	const struct provider *p = provider_find(s->provider_type);
+	struct buf b = BUF_INIT;
 	int r;
 
-	if (!s->provider_type || !*s->provider_type ||
-	    strchr(s->provider_type, '/') || *s->provider_type == '.') {
-		errno = EINVAL;
-		return fail(errp, "invalid provider type '%s'",
+	if (!p || !p->web_script) {
+		errno = ENOENT;
+		return fail(errp, "no browser script for provider '%s'",
 		    s->provider_type ? s->provider_type : "");
 	}
-	src = xasprintf("%s/web/providers/%s/wrap_crowd_source.js", share,
-	    s->provider_type);
-	if (access(src, R_OK)) {
-		r = fail(errp, "no browser script for provider '%s' ('%s': %s)",
-		    s->provider_type, src, strerror(errno));
-		free(src);
-		return r;
-	}
-	r = copy_as(src, dir, "wrap_crowd_source.js", errp);
-	free(src);
+	buf_addf(&b, "var MEPHISTO_PROVIDER_TYPE = \"%s\";\n", p->name);
+	r = add_script(&b, share, "common", errp);
+	if (!r)
+		r = add_script(&b, share, p->web_script, errp);
+	if (!r)
+		r = write_text(dir, "wrap_crowd_source.js", b.buf, b.len, errp);
+	buf_release(&b);
 	return r;
 }
 
@@ -383,7 +399,7 @@ site_build(const char *static_dir, const struct site_settings *s,
 	r = react ? build_react(tmp, share, s, errp) :
 	    build_static(tmp, share, s, errp);
 	if (!r)
-		r = copy_provider(tmp, share, s, errp);
+		r = write_provider(tmp, share, s, errp);
 	if (!r && s->extra_source_dir)
 		r = copy_tree(s->extra_source_dir, tmp, 0, errp);
 	if (!r)

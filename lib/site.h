@@ -8,8 +8,9 @@
  * static_task:
  *   index.html, mephisto-static.js   the project's static-task client
  *                                    (share/mephisto/web/static/)
- *   wrap_crowd_source.js             the provider's (share/mephisto/web/
- *                                    providers/<provider>/)
+ *   wrap_crowd_source.js             the provider's: its type, then
+ *                                    share/mephisto/web/providers/
+ *                                    common.js and <web_script>.js
  *   <page name>                      task_source (see site_page_name())
  *   preview.html                     preview_source, else task_source
  *   onboarding.html                  onboarding_source, if any

@@ -17,6 +17,14 @@ setup() {
 	mkdir -p "$MEPHISTO_DATA/runs/1"
 }
 
+# provider_script TYPE SCRIPT: the wrap_crowd_source.js a site of TYPE
+# gets: its type, the shared part, then its family's script.
+provider_script() {
+	printf 'var MEPHISTO_PROVIDER_TYPE = "%s";\n' "$1"
+	cat "$REPO/share/mephisto/web/providers/common.js" \
+		"$REPO/share/mephisto/web/providers/$2.js"
+}
+
 @test "site: static_task gets the client, the pages, the provider script and the config" {
 	run -0 io-site build "$S" --blueprint static_task --task "$T/demo_task.html" \
 		--preview "$T/preview_page.html" --onboarding "$T/onboard.html" \
@@ -35,7 +43,7 @@ wrap_crowd_source.js"
 	cmp "$T/preview_page.html" "$S/preview.html"
 	cmp "$T/onboard.html" "$S/onboarding.html"
 	cmp "$T/assets/img/x.png" "$S/img/x.png"
-	cmp "$REPO/share/mephisto/web/providers/mock/wrap_crowd_source.js" "$S/wrap_crowd_source.js"
+	cmp <(provider_script mock local) "$S/wrap_crowd_source.js"
 	cmp "$REPO/share/mephisto/web/static/mephisto-static.js" "$S/mephisto-static.js"
 	assert_equal "$(jq -c . "$S/task_config.json")" \
 		'{"task_title":"Demo","block_mobile":false,"mephisto_task_version":"2.0.4"}'
@@ -50,7 +58,7 @@ wrap_crowd_source.js"
 		--provider inhouse
 	cmp "$T/demo_task.html" "$S/preview.html"
 	assert_file_not_exists "$S/onboarding.html"
-	cmp "$REPO/share/mephisto/web/providers/inhouse/wrap_crowd_source.js" "$S/wrap_crowd_source.js"
+	cmp <(provider_script inhouse local) "$S/wrap_crowd_source.js"
 	assert_equal "$(jq -c . "$S/task_config.json")" '{"mephisto_task_version":"2.0.4"}'
 }
 
@@ -112,7 +120,7 @@ wrap_crowd_source.js"
 	[[ "$stderr" == *"no browser script for provider 'nosuch'"* ]]
 	run -1 --separate-stderr io-site build "$S" --blueprint static_task \
 		--task "$T/demo_task.html" --provider ../x
-	[[ "$stderr" == *"invalid provider type '../x'"* ]]
+	[[ "$stderr" == *"no browser script for provider '../x'"* ]]
 	run -1 --separate-stderr io-site build "$S" --blueprint static_task \
 		--task "$T/demo_task.html" --args '[1]'
 	[[ "$stderr" == *"the frontend arguments must be an object"* ]]
@@ -148,6 +156,7 @@ wrap_crowd_source.js"
 	http GET /demo_task.html
 	assert_equal "$body" '<p>${name}</p>'
 	http GET /wrap_crowd_source.js
-	[[ "$body" == *'provider_type: "mock"'* ]]
+	assert_equal "$code" 200
+	assert_equal "$body" "$(provider_script mock local)"
 	stop_io
 }

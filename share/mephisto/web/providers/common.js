@@ -1,12 +1,15 @@
 /*
- * wrap_crowd_source.js for the inhouse provider: the globals a task page
- * uses to learn who the worker is and to hand the finished work to the
- * crowd provider (mephisto-task 2.0.4 reads them).
+ * The part of wrap_crowd_source.js every provider shares: the globals a
+ * task page uses (mephisto-task 2.0.4 reads them).  lib/site writes a run's
+ * wrap_crowd_source.js as
  *
- *   worker name     URL parameter worker_id
- *   assignment id   URL parameter id (a pseudo id, to pass validation)
- *   registration    "<assignment_id>-<worker_name>", so reloading the
- *                   page reconnects to the same agent
+ *   var MEPHISTO_PROVIDER_TYPE = "<provider type>";
+ *   this file
+ *   <the provider's script>.js (local.js, mturk.js, prolific.js)
+ *
+ * and the provider's script defines getWorkerName, getAssignmentId,
+ * getAgentRegistration (with mephistoRegistration) and
+ * handleSubmitToProvider.
  */
 (function () {
   "use strict";
@@ -42,25 +45,23 @@
   };
 })();
 
-function getWorkerName() {
-  return new URLSearchParams(window.location.search).get("worker_id");
+function getParam(name) {
+  return new URLSearchParams(window.location.search).get(name);
 }
 
-function getAssignmentId() {
-  return new URLSearchParams(window.location.search).get("id");
-}
-
-function getAgentRegistration() {
-  return {
+/*
+ * The registration every provider sends: the worker and assignment, and
+ * "<assignment>-<worker>" as the registration id, so reloading the page
+ * reconnects to the same agent; EXTRA adds the provider's own fields.
+ */
+function mephistoRegistration(extra) {
+  var r = {
     worker_name: getWorkerName(),
     agent_registration_id: getAssignmentId() + "-" + getWorkerName(),
     assignment_id: getAssignmentId(),
-    provider_type: "inhouse",
   };
-}
-
-function handleSubmitToProvider(task_data) {
-  alert("Thank you for your work! Your submission has been recorded.");
-  window.location.replace("welcome");
-  return true;
+  var key;
+  for (key in extra || {}) r[key] = extra[key];
+  r.provider_type = MEPHISTO_PROVIDER_TYPE;
+  return r;
 }
