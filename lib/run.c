@@ -105,37 +105,55 @@ register_requester(struct db *db, const struct task_config *cfg,
 	return 0;
 }
 
+/*
+ * Find the row named NAME by SELECT_SQL ("SELECT id, type ... WHERE name
+ * = ?") and check that its type is TYPE.  Returns 1 with *IDP set, 0 when
+ * there is none, -1 with *ERRP set (WHAT names the row, KEY the setting
+ * to change) on a database error or another type.
+ */
+static int
+find_typed(struct db *db, const char *select_sql, const char *name,
+    const char *type, const char *what, const char *key, int64_t *idp,
+    char **errp)
+{
+	sqlite3_stmt *st = db_stmt(db, select_sql);
+	char *have;
+	int rc;
+
+	if (!st)
+		return fail(db, errp, "cannot look up the %s", what);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? 0 :
+		    fail(db, errp, "cannot look up the %s", what);
+	}
+	*idp = sqlite3_column_int64(st, 0);
+	have = col_strdup(st, 1);
+	sqlite3_reset(st);
+	if (have && strcmp(have, type)) {
+		failx(db, errp, "%s '%s' exists with type '%s', not '%s'; "
+		    "choose another %s", what, name, have, type, key);
+		free(have);
+		return -1;
+	}
+	free(have);
+	return 1;
+}
+
 static int
 requester_ensure(struct db *db, const struct task_config *cfg,
     int64_t *idp, char **errp)
 {
 	sqlite3_stmt *st;
-	char *type;
-	int rc;
+	int r = find_typed(db, "SELECT requester_id, provider_type FROM "
+	    "requesters WHERE requester_name = ?", cfg->requester_name,
+	    cfg->provider_type, "requester", "provider.requester_name", idp,
+	    errp);
 
-	st = db_stmt(db, "SELECT requester_id, provider_type FROM requesters "
-	    "WHERE requester_name = ?");
-	if (!st)
-		return fail(db, errp, "cannot look up the requester");
-	sqlite3_bind_text(st, 1, cfg->requester_name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*idp = sqlite3_column_int64(st, 0);
-		type = col_strdup(st, 1);
-		sqlite3_reset(st);
-		if (type && strcmp(type, cfg->provider_type)) {
-			failx(db, errp, "requester '%s' belongs to provider "
-			    "'%s', not '%s'", cfg->requester_name, type,
-			    cfg->provider_type);
-			free(type);
-			return -1;
-		}
-		free(type);
-		return 0;
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return fail(db, errp, "cannot look up the requester");
+	if (r)
+		return r < 0 ? -1 : 0;
 	st = db_stmt(db, "INSERT INTO requesters (requester_id, "
 	    "requester_name, provider_type) VALUES (?, ?, ?)");
 	if (!st)
@@ -153,32 +171,12 @@ task_ensure(struct db *db, const struct task_config *cfg, int64_t *idp,
     char **errp)
 {
 	sqlite3_stmt *st;
-	char *type;
-	int rc;
+	int r = find_typed(db, "SELECT task_id, task_type FROM tasks WHERE "
+	    "task_name = ?", cfg->task_name, cfg->blueprint_type, "task",
+	    "task.task_name", idp, errp);
 
-	st = db_stmt(db, "SELECT task_id, task_type FROM tasks "
-	    "WHERE task_name = ?");
-	if (!st)
-		return fail(db, errp, "cannot look up the task");
-	sqlite3_bind_text(st, 1, cfg->task_name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*idp = sqlite3_column_int64(st, 0);
-		type = col_strdup(st, 1);
-		sqlite3_reset(st);
-		if (type && strcmp(type, cfg->blueprint_type)) {
-			failx(db, errp, "task '%s' exists with blueprint type "
-			    "'%s', not '%s'; choose another task.task_name",
-			    cfg->task_name, type, cfg->blueprint_type);
-			free(type);
-			return -1;
-		}
-		free(type);
-		return 0;
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return fail(db, errp, "cannot look up the task");
+	if (r)
+		return r < 0 ? -1 : 0;
 	st = db_stmt(db, "INSERT INTO tasks (task_id, task_name, task_type) "
 	    "VALUES (?, ?, ?)");
 	if (!st)
@@ -191,10 +189,13 @@ task_ensure(struct db *db, const struct task_config *cfg, int64_t *idp,
 	return 0;
 }
 
+/* Runs on a sandbox provider (mock, mturk_sandbox) are sandbox runs. */
 static int
 sandbox_of(const struct task_config *cfg)
 {
-	return !strcmp(cfg->provider_type, "mock");
+	const struct provider *p = provider_find(cfg->provider_type);
+
+	return p && p->sandbox;
 }
 
 static int

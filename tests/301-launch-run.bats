@@ -162,3 +162,23 @@ listening() {
 	listening 00000000 "$(lsql "SELECT port FROM task_run_state")"
 	mephisto-launch stop "$(only_run)"
 }
+
+@test "a task name or requester already used with another type is refused, nothing written" {
+	make_task "$T" 2
+	run -0 mephisto-launch --create-only "$T/task.yml"
+	before=$(sql "SELECT COUNT(*) FROM units")
+	run mephisto-launch --create-only "$T/task.yml" blueprint._blueprint_type=static_react_task
+	[ "$status" -eq 1 ]
+	assert_output --partial "task 't-task' exists with type 'static_task', not 'static_react_task'; choose another task.task_name"
+	run mephisto-launch --create-only "$T/task.yml" provider._provider_type=inhouse \
+		provider.requester_name=MOCK_REQUESTER
+	[ "$status" -eq 1 ]
+	assert_output --partial "requester 'MOCK_REQUESTER' exists with type 'mock', not 'inhouse'; choose another provider.requester_name"
+	[ "$(sql "SELECT COUNT(*) FROM units")" = "$before" ]
+	[ "$(sql "SELECT COUNT(*) FROM task_runs")" = 1 ]
+	# The same data again makes a second run of the same task; an inhouse
+	# run is not a sandbox run.
+	run -0 mephisto-launch --create-only "$T/task.yml" provider._provider_type=inhouse
+	[ "$(sql "SELECT group_concat(sandbox, ',') FROM (SELECT sandbox FROM task_runs ORDER BY creation_date)")" = "1,0" ]
+	[ "$(sql "SELECT COUNT(DISTINCT task_id) FROM task_runs")" = 1 ]
+}
