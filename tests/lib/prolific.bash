@@ -54,10 +54,16 @@ the_study() {
 # AGENT.
 work_unit() {
 	local who=$1 study url out
-	study=$(the_study)
-	out=$(fake arrive "{\"participant_id\": \"$who\", \"study_id\": \"$study\"}")
-	SUB=$(jq -r .submission_id <<<"$out")
-	[ -n "$SUB" ] && [ "$SUB" != null ]
+	# The study is published once the run's units are launched, which can
+	# come a little after the run's URL is recorded: arrive until it is.
+	for _ in $(seq 100); do
+		study=$(the_study)
+		out=$(fake arrive "{\"participant_id\": \"$who\", \"study_id\": \"$study\"}")
+		SUB=$(jq -r '.submission_id // empty' <<<"$out" 2> /dev/null)
+		[ -n "$SUB" ] && break
+		sleep 0.1
+	done
+	[ -n "$SUB" ] || { echo "arrive: $out" >&2; return 1; }
 	url=$(run_url)
 	# The run's units may still be on their way (slow builds): ask again.
 	for _ in $(seq 100); do
