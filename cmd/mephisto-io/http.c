@@ -87,8 +87,9 @@ struct http_req {
 	int status;
 	struct frame *resp;	/* body with LWS_PRE headroom */
 	const char *resp_type;
-	int phase;		/* 1: headers to write, 2: body to write */
+	int phase;		/* 1: an answer to write */
 	int close;		/* close the connection after answering */
+	int is_static;		/* a static file: may be cached, not sniffed */
 };
 
 static const char *const field_names[2][F_COUNT] = {
@@ -227,32 +228,34 @@ write_answer(struct session *s)
 	unsigned char hdr[LWS_PRE + 1024], *p = hdr + LWS_PRE;
 	unsigned char *end = hdr + sizeof(hdr) - 1;
 	int is_head;
+	const char *cache;
 
 	if (!r || !r->phase)
 		return 0;
+	cache = r->is_static ? "no-cache" : "no-store";
 	is_head = lws_hdr_total_length(s->wsi, WSI_TOKEN_HEAD_URI) > 0;
-	if (r->phase == 1) {
-		metrics_response(io_of(s->wsi), r->status);
-		if (lws_add_http_common_headers(s->wsi, (unsigned)r->status,
-		    r->resp_type, r->resp->len, &p, end) ||
-		    lws_add_http_header_by_token(s->wsi,
-		    WSI_TOKEN_HTTP_CACHE_CONTROL, (unsigned char *)"no-store",
-		    8, &p, end) ||
-		    (r->close && lws_add_http_header_by_token(s->wsi,
-		    WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5, &p,
-		    end)) ||
-		    lws_finalize_write_http_header(s->wsi, hdr + LWS_PRE, &p,
-		    end))
-			return -1;
-		r->phase = 2;
-		if (!is_head && r->resp->len) {
-			lws_callback_on_writable(s->wsi);
-			return 0;
-		}
-	} else if (lws_write(s->wsi, r->resp->data + LWS_PRE, r->resp->len,
-	    LWS_WRITE_HTTP_FINAL) < 0) {
+	metrics_response(io_of(s->wsi), r->status);
+	if (lws_add_http_common_headers(s->wsi, (unsigned)r->status,
+	    r->resp_type, r->resp->len, &p, end) ||
+	    lws_add_http_header_by_token(s->wsi,
+	    WSI_TOKEN_HTTP_CACHE_CONTROL, (unsigned char *)cache,
+	    (int)strlen(cache), &p, end) ||
+	    (r->is_static && lws_add_http_header_by_name(s->wsi,
+	    (unsigned char *)"x-content-type-options:",
+	    (unsigned char *)"nosniff", 7, &p, end)) ||
+	    (r->close && lws_add_http_header_by_token(s->wsi,
+	    WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5, &p,
+	    end)) ||
+	    lws_finalize_write_http_header(s->wsi, hdr + LWS_PRE, &p,
+	    end))
 		return -1;
-	}
+	/*
+	 * The body follows the headers in the same round: libwebsockets
+	 * keeps what the socket did not take and sends it first later.
+	 */
+	if (!is_head && r->resp->len && lws_write(s->wsi,
+	    r->resp->data + LWS_PRE, r->resp->len, LWS_WRITE_HTTP_FINAL) < 0)
+		return -1;
 	r->phase = 0;
 	if (r->close)
 		return -1;
@@ -853,98 +856,27 @@ reply_simple(struct session *s, const char *key, const char *sval,
 	msg_free(o);
 }
 
-static const struct {
-	const char *ext;
-	const char *type;
-} mime_types[] = {
-	{ ".html", "text/html; charset=utf-8" },
-	{ ".htm", "text/html; charset=utf-8" },
-	{ ".js", "text/javascript; charset=utf-8" },
-	{ ".mjs", "text/javascript; charset=utf-8" },
-	{ ".css", "text/css; charset=utf-8" },
-	{ ".json", "application/json" },
-	{ ".map", "application/json" },
-	{ ".txt", "text/plain; charset=utf-8" },
-	{ ".csv", "text/csv; charset=utf-8" },
-	{ ".svg", "image/svg+xml" },
-	{ ".png", "image/png" },
-	{ ".jpg", "image/jpeg" },
-	{ ".jpeg", "image/jpeg" },
-	{ ".gif", "image/gif" },
-	{ ".webp", "image/webp" },
-	{ ".ico", "image/x-icon" },
-	{ ".wav", "audio/wav" },
-	{ ".mp3", "audio/mpeg" },
-	{ ".ogg", "audio/ogg" },
-	{ ".mp4", "video/mp4" },
-	{ ".webm", "video/webm" },
-	{ ".pdf", "application/pdf" },
-	{ ".wasm", "application/wasm" },
-	{ ".woff", "font/woff" },
-	{ ".woff2", "font/woff2" },
-	{ ".ttf", "font/ttf" },
-};
-
-static const char *
-mime_type(const char *path)
-{
-	const char *dot = strrchr(path, '.');
-	size_t i;
-
-	if (dot && !strchr(dot, '/'))
-		for (i = 0; i < ARRAY_SIZE(mime_types); i++)
-			if (!strcasecmp(dot, mime_types[i].ext))
-				return mime_types[i].type;
-	return "application/octet-stream";
-}
-
-/*
- * Is PATH (as decoded by libwebsockets, which has already resolved "."
- * and ".." segments) a name io may serve?  No hidden or dot segments, no
- * backslashes, no control characters.
- */
-static int
-static_path_ok(const char *path)
-{
-	const char *p;
-
-	if (path[0] != '/')
-		return 0;
-	for (p = path; *p; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\')
-			return 0;
-		if (*p == '/' && p[1] == '.')
-			return 0;
-	}
-	return 1;
-}
-
 static int
 serve_static(struct io *io, struct session *s, const char *path)
 {
-	char real[PATH_MAX];
-	char *full;
-	struct stat st;
-	size_t n = strlen(io->static_real);
-	int r;
+	const struct static_file *sf = static_find(io, path);
+	int n;
 	static const char headers[] = "Cache-Control: no-cache\r\n"
 	    "X-Content-Type-Options: nosniff\r\n";
 
-	if (!static_path_ok(path)) {
+	if (!sf) {
 		reply_error(s, 404, "not found", 0);
 		return 0;
 	}
-	full = xasprintf("%s%s", io->static_real, path);
-	if (!realpath(full, real) || strncmp(real, io->static_real, n) ||
-	    real[n] != '/' || stat(real, &st) || !S_ISREG(st.st_mode)) {
-		free(full);
-		reply_error(s, 404, "not found", 0);
+	if (sf->body) {
+		reply_typed(s, 200, sf->mime,
+		    (const char *)sf->body->data + LWS_PRE, sf->body->len);
+		s->req->is_static = 1;
 		return 0;
 	}
-	free(full);
-	r = lws_serve_http_file(s->wsi, real, mime_type(real), headers,
+	n = lws_serve_http_file(s->wsi, sf->real, sf->mime, headers,
 	    (int)sizeof(headers) - 1);
-	if (r < 0 || (r > 0 && lws_http_transaction_completed(s->wsi)))
+	if (n < 0 || (n > 0 && lws_http_transaction_completed(s->wsi)))
 		return -1;
 	return 0;
 }

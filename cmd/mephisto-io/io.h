@@ -12,6 +12,7 @@
  *   main.c       options, the context, the loop, shutdown
  *   http.c       HTTP endpoints and static files
  *   multipart.c  a streaming multipart/form-data parser
+ *   static.c     the run's static files, kept in memory
  *   upload.c     storing uploaded files under <run dir>/files/<agent id>/
  *   ws.c         the WebSocket protocol of the browser
  *   agent.c      what io knows about agents: socket, status, liveness
@@ -23,6 +24,7 @@
 #include <libwebsockets.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "buf.h"
 #include "metrics.h"
@@ -213,6 +215,8 @@ struct io {
 	char *incoming_dir;		/* <run dir>/files/.incoming */
 	struct pool pool;
 	struct smap agents;
+	struct smap statics;		/* struct static_file by request path */
+	size_t statics_bytes;		/* their bodies in memory */
 	lws_sorted_usec_list_t tick;
 	int stop;
 	uint64_t serial;		/* for unique names */
@@ -227,6 +231,26 @@ struct io {
 	struct lws_vhost *metrics_vhost;	/* or NULL: no metrics */
 	int metrics_port;		/* its bound port */
 };
+
+/* static.c: one static file of the run, found by its request path. */
+struct static_file {
+	struct smap_entry ent;		/* key: path */
+	char *path;			/* as requested, e.g. "/index.html" */
+	char *real;			/* where it is */
+	const char *mime;
+	struct stat st;			/* as it was when read */
+	struct frame *body;		/* its bytes, or NULL: serve from disk */
+};
+
+/*
+ * The file for request PATH inside the static folder, or NULL if there is
+ * none (or PATH is not a name io serves).  Valid until the next
+ * static_sweep().
+ */
+const struct static_file *static_find(struct io *io, const char *path);
+/* Forget the files that changed on disk (each tick). */
+void static_sweep(struct io *io);
+void static_release(struct io *io);
 
 /* The io of a connection. */
 struct io *io_of(struct lws *wsi);

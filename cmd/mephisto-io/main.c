@@ -245,7 +245,12 @@ signal_callback(struct lws *wsi, enum lws_callback_reasons reason,
 }
 
 static const struct lws_protocols protocols[] = {
-	{ "mephisto", http_callback, sizeof(struct session), 2048, 0, NULL,
+	/*
+	 * Each WebSocket gets a receive buffer of this size from
+	 * libwebsockets for as long as it is open; longer messages arrive
+	 * in pieces and are put together in the session's rx.
+	 */
+	{ "mephisto", http_callback, sizeof(struct session), 512, 0, NULL,
 	    0 },
 	{ "mephisto-pool", pool_callback, 0, 0, 0, NULL, 0 },
 	{ "mephisto-signal", signal_callback, 0, 0, 0, NULL, 0 },
@@ -286,6 +291,7 @@ tick(lws_sorted_usec_list_t *sul)
 	io_drained_check(io);
 	pool_sweep(io);
 	agent_sweep(io);
+	static_sweep(io);
 	lws_sul_schedule(io->ctx, 0, &io->tick, tick,
 	    (lws_usec_t)IO_TICK_MS * 1000);
 }
@@ -536,6 +542,7 @@ io_release(struct io *io)
 		free(port_file);
 	}
 	free(io->run_dir);
+	static_release(io);
 	free(io->static_dir);
 	free(io->static_real);
 	free(io->files_dir);

@@ -175,10 +175,8 @@ receive(struct io *io, struct session *c, const char *in, size_t len)
 	buf_add(&c->rx, in, len);
 	if (done) {
 		handle(io, c, c->rx.buf, c->rx.len);
-		if (c->rx.alloc > 65536)
-			buf_release(&c->rx);
-		else
-			buf_reset(&c->rx);
+		/* An idle socket keeps no buffer. */
+		buf_release(&c->rx);
 	}
 	return 0;
 }
