@@ -7,13 +7,17 @@
 
 bats_require_minimum_version 1.5.0
 
+# (Their source files are read directly: their load.bash files start a
+# process per file, which every test would pay for.)
 load_helpers() {
-	local d
+	local d f
 	for d in /usr/lib/bats /usr/lib/bats-core /usr/local/lib; do
 		if [ -d "$d/bats-support" ]; then
-			load "$d/bats-support/load"
-			load "$d/bats-assert/load"
-			load "$d/bats-file/load"
+			for f in "$d"/bats-support/src/{output,error,lang}.bash \
+			    "$d"/bats-assert/src/*.bash \
+			    "$d"/bats-file/src/*.bash; do
+				source "$f" || return
+			done
 			return
 		fi
 	done
@@ -110,10 +114,10 @@ teardown_daemons() {
 		alive=0
 		for pid in "${pids[@]}"; do
 			[[ "$pid" =~ ^[0-9]+$ ]] || continue
-			gone_or_zombie "$pid" || alive=1
+			gone "$pid" || alive=1
 		done
 		[ "$alive" -eq 0 ] && break
-		sleep 0.05
+		nap
 	done
 	for pid in "${pids[@]}"; do
 		[[ "$pid" =~ ^[0-9]+$ ]] && kill -KILL "$pid" 2>/dev/null
@@ -121,11 +125,13 @@ teardown_daemons() {
 	return 0
 }
 
-# gone_or_zombie PID: the process has exited (or waits to be reaped).
-gone_or_zombie() {
+# gone PID: the process has exited (a zombie waiting for a parent that
+# is not ours to reap counts as exited).
+gone() {
 	local st
-	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
-	[[ "$st" == Z* ]]
+	{ read -r st < "/proc/$1/stat"; } 2> /dev/null || return 0
+	st=${st##*) }
+	[[ "$st" == [ZX]* ]]
 }
 
 # Sanitizer reports that daemons wrote to their logs (a test does not see
@@ -168,8 +174,15 @@ wait_for() {
 			echo "timed out waiting for: $*" >&2
 			return 1
 		fi
-		sleep 0.05
+		nap
 	done
+}
+
+# nap: wait 50 ms without starting a process (read times out on a pipe
+# nobody writes to).
+nap() {
+	[ -n "${NAP_FD:-}" ] || exec {NAP_FD}<> <(:)
+	read -r -t 0.05 -u "$NAP_FD" || true
 }
 
 # start_daemon NAME COMMAND...: start COMMAND in the background with a

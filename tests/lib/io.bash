@@ -66,7 +66,7 @@ stop_io() {
 	kill -TERM "$io_pid" 2>/dev/null || return 0
 	for i in $(seq 200); do
 		kill -0 "$io_pid" 2>/dev/null || break
-		sleep 0.05
+		nap
 	done
 	st=0
 	wait "$io_pid" || st=$?

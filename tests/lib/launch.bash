@@ -52,10 +52,3 @@ run_url() {
 	[ -n "$u" ] && echo "$u"
 }
 
-# gone PID: the process has exited (a zombie waiting for a parent that
-# is not ours to reap counts as exited).
-gone() {
-	local st
-	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
-	[[ "$st" == Z* ]]
-}

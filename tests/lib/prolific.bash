@@ -61,7 +61,7 @@ work_unit() {
 		out=$(fake arrive "{\"participant_id\": \"$who\", \"study_id\": \"$study\"}")
 		SUB=$(jq -r '.submission_id // empty' <<<"$out" 2> /dev/null)
 		[ -n "$SUB" ] && break
-		sleep 0.1
+		nap
 	done
 	[ -n "$SUB" ] || { echo "arrive: $out" >&2; return 1; }
 	url=$(run_url)
@@ -72,7 +72,7 @@ work_unit() {
 			"${url}request_agent")
 		AGENT=$(jq -r .data.agent_id <<<"$out")
 		[ -n "$AGENT" ] && [ "$AGENT" != null ] && break
-		sleep 0.1
+		nap
 	done
 	[ -n "$AGENT" ] && [ "$AGENT" != null ] || { echo "request_agent: $out" >&2; return 1; }
 	out=$(curl -sS -H 'Content-Type: application/json' --data-binary \
