@@ -25,7 +25,7 @@ setup() {
 	run -0 mephisto-review bonus 0.5 --reason good "$u1"
 	run -0 mephisto-review block "$u2" --reason spam
 	run -0 ops
-	[ "$(echo $output)" = "GetAccountBalance CreateHITType CreateHITWithHITType CreateHITWithHITType ApproveAssignment RejectAssignment SendBonus CreateWorkerBlock" ]
+	[ "$(echo $output)" = "GetAccountBalance CreateHITType CreateHITWithHITType CreateHITWithHITType ApproveAssignment RejectAssignment SendBonus ListWorkerBlocks CreateWorkerBlock" ]
 	[ "$(jq -s 'map(select(.signed | not)) | length' "$FAKE_LOG")" = 0 ]
 	state=$(fake state)
 	[ "$(jq -r '[.assignments[] | .worker + ":" + .status] | sort | join(" ")' <<<"$state")" = "AWORKER1:Approved AWORKER2:Rejected" ]
