@@ -28,10 +28,11 @@
  * CURLOPT_AWS_SIGV4, never by hand.
  *
  * Settings: mturk.access_key_id and mturk.secret_access_key, or
- * AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (which win);
+ * AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (which win, with
+ * AWS_SESSION_TOKEN for temporary credentials);
  * mturk.endpoint / mturk_sandbox.endpoint (default: Amazon's production
  * and sandbox hosts) for tests and private deployments; mturk.timeout,
- * mturk.retry_ms, mturk.attempts.
+ * mturk.retry_ms, mturk.attempts; mturk.allowed_locales.
  *
  * A run has one HIT type (CreateHITType at run set-up); each launched
  * unit one ExternalQuestion HIT pointing at the task URL, created with a
@@ -42,6 +43,12 @@
  * crash) never pays twice, and MTurk's "already" answer to a repeated
  * token counts as paid.  Amounts are dollars with two decimals; reject
  * feedback is always sent.
+ *
+ * Journal (lib/vendor): "hittype" per run, "hit" per unit (the HIT that
+ * names the unit when a worker arrives), "assignment" per assignment (its
+ * HIT, from its first arrival), "bonus" per ledger key (the assignment,
+ * reason and amount, "sending" before SendBonus and "paid" after), so
+ * that reconcile can tell an attempt from a payment.
  */
 
 #define TARGET "X-Amz-Target: MTurkRequesterServiceV20170117."
