@@ -1208,7 +1208,8 @@ recon_hit(struct recon *rc, const cJSON *h)
 	} else if (!have) {
 		say(rc, 0, "HIT %s is %s on MTurk and has no record here", id,
 		    status ? status : "?");
-	} else if (live && r.unit_id && (ust = unit_status(rc->t->db,
+	} else if (live && status && !strcmp(status, "Assignable") &&
+	    r.unit_id && (ust = unit_status(rc->t->db,
 	    r.unit_id)) && strcmp(ust, UNIT_LAUNCHED) &&
 	    strcmp(ust, UNIT_ASSIGNED) && strcmp(ust, UNIT_CREATED)) {
 		ok = rc->fix && expire_hit(rc->t, id, &err) == 0;
