@@ -659,11 +659,19 @@ model_unit_get(struct db *db, int64_t unit_id, struct model_unit *u)
 	"WHERE u.task_run_id = ?1 AND u.status = 'launched' " \
 	"AND u.unit_index >= 0 AND NOT EXISTS (SELECT 1 FROM units o " \
 	"WHERE o.assignment_id = u.assignment_id AND o.worker_id = ?2) " \
+	"AND (?3 IS NULL OR u.unit_id = ?3) " \
 	"ORDER BY u.creation_date, u.unit_id LIMIT 1"
 
 int
 model_unit_reserve(struct db *db, int64_t run_id, int64_t worker_id,
     struct model_unit *u)
+{
+	return model_unit_reserve_only(db, run_id, worker_id, 0, u);
+}
+
+int
+model_unit_reserve_only(struct db *db, int64_t run_id, int64_t worker_id,
+    int64_t only, struct model_unit *u)
 {
 	sqlite3_stmt *st = db_stmt(db,
 	    "UPDATE units SET status = 'assigned', worker_id = ?2, "
@@ -675,6 +683,10 @@ model_unit_reserve(struct db *db, int64_t run_id, int64_t worker_id,
 		return -1;
 	sqlite3_bind_int64(st, 1, run_id);
 	sqlite3_bind_int64(st, 2, worker_id);
+	if (only)
+		sqlite3_bind_int64(st, 3, only);
+	else
+		sqlite3_bind_null(st, 3);
 	rc = row(st);
 	if (rc == 1) {
 		unit_from_row(st, u);
@@ -686,6 +698,13 @@ model_unit_reserve(struct db *db, int64_t run_id, int64_t worker_id,
 int
 model_unit_available(struct db *db, int64_t run_id, int64_t worker_id)
 {
+	return model_unit_available_only(db, run_id, worker_id, 0);
+}
+
+int
+model_unit_available_only(struct db *db, int64_t run_id, int64_t worker_id,
+    int64_t only)
+{
 	sqlite3_stmt *st = db_stmt(db, ELIGIBLE_UNITS);
 	int rc;
 
@@ -693,6 +712,10 @@ model_unit_available(struct db *db, int64_t run_id, int64_t worker_id)
 		return -1;
 	sqlite3_bind_int64(st, 1, run_id);
 	sqlite3_bind_int64(st, 2, worker_id);
+	if (only)
+		sqlite3_bind_int64(st, 3, only);
+	else
+		sqlite3_bind_null(st, 3);
 	rc = row(st);
 	if (rc == 1)
 		sqlite3_reset(st);

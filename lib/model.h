@@ -229,8 +229,17 @@ int model_unit_get(struct db *db, int64_t unit_id, struct model_unit *u);
 int model_unit_reserve(struct db *db, int64_t run_id, int64_t worker_id,
     struct model_unit *u);
 
+/*
+ * As model_unit_reserve(), but only unit ONLY when it is not 0 (a crowd
+ * provider that ties each listing to one unit, as MTurk's HITs).
+ */
+int model_unit_reserve_only(struct db *db, int64_t run_id,
+    int64_t worker_id, int64_t only, struct model_unit *u);
+
 /* Whether run RUN_ID has a unit WORKER_ID could reserve: 1, 0, -1. */
 int model_unit_available(struct db *db, int64_t run_id, int64_t worker_id);
+int model_unit_available_only(struct db *db, int64_t run_id,
+    int64_t worker_id, int64_t only);
 
 /*
  * Set unit UNIT_ID to status TO, if its status is FROM (NULL: any) and not

@@ -58,10 +58,20 @@ provider_datastore_setup(const struct provider *p, struct db *db,
 }
 
 int
-provider_check_task_args(const struct provider *p, const char *args,
-    char **errp)
+provider_check_task_args(const struct provider *p,
+    const struct task_config *cfg, char **errp)
 {
-	return CALL(p, check_task_args, args, errp);
+	return CALL(p, check_task_args, cfg, errp);
+}
+
+int
+provider_arrival_unit(const struct provider *p, struct db *db,
+    int64_t task_run_id, const struct cJSON *provider_data, const char *reg,
+    int64_t *unit_id, char **errp)
+{
+	*unit_id = 0;
+	return CALL(p, arrival_unit, db, task_run_id, provider_data, reg,
+	    unit_id, errp);
 }
 
 int

@@ -30,6 +30,8 @@
  */
 
 struct db;
+struct task_config;
+struct cJSON;
 
 struct provider {
 	const char *name;	/* provider_type: "mock", "inhouse", ... */
@@ -49,10 +51,10 @@ struct provider {
 	int (*datastore_setup)(struct db *db, char **errp);
 
 	/*
-	 * Check the provider section of a task configuration (JSON text of
-	 * the "provider" object) before anything is written.
+	 * Check a task configuration (its provider section, the URL workers
+	 * will be sent to) before anything is written or created.
 	 */
-	int (*check_task_args)(const char *provider_args_json, char **errp);
+	int (*check_task_args)(const struct task_config *cfg, char **errp);
 
 	/* Resources for a task run (listings, HITs...), and their removal. */
 	int (*run_setup)(struct db *db, int64_t task_run_id,
@@ -73,6 +75,19 @@ struct provider {
 	int (*unit_expire)(struct db *db, int64_t unit_id, char **errp);
 	int (*unit_is_expired)(struct db *db, int64_t unit_id, int *out,
 	    char **errp);
+
+	/*
+	 * An arrival in TASK_RUN_ID with the browser's PROVIDER_DATA (a
+	 * JSON object) under registration id REG (NULL: none).  Refuses
+	 * (-1, *errp) an arrival that is not for this run: a listing,
+	 * study or HIT of someone else, a preview; writes nothing then.
+	 * Stores in *UNIT_ID the unit the arrival must take, or 0 for any.
+	 * PROVIDER_DATA is NULL when a worker that passed onboarding is
+	 * given its unit: only REG is known then.
+	 */
+	int (*arrival_unit)(struct db *db, int64_t task_run_id,
+	    const struct cJSON *provider_data, const char *reg,
+	    int64_t *unit_id, char **errp);
 
 	/*
 	 * Workers.  worker_create finds or creates the worker whose
@@ -143,8 +158,11 @@ char *provider_worker_name(const struct provider *p, const char *name);
 /* Wrappers that treat a NULL entry as "nothing to do". */
 int provider_datastore_setup(const struct provider *p, struct db *db,
     char **errp);
-int provider_check_task_args(const struct provider *p, const char *args,
-    char **errp);
+int provider_check_task_args(const struct provider *p,
+    const struct task_config *cfg, char **errp);
+int provider_arrival_unit(const struct provider *p, struct db *db,
+    int64_t task_run_id, const struct cJSON *provider_data, const char *reg,
+    int64_t *unit_id, char **errp);
 int provider_run_setup(const struct provider *p, struct db *db,
     int64_t task_run_id, const char *task_url, char **errp);
 int provider_run_cleanup(const struct provider *p, struct db *db,

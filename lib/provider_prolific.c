@@ -760,10 +760,79 @@ prolific_unit_launch(struct db *db, int64_t unit_id, const char *url,
 	return rc;
 }
 
+/*
+ * A unit expires here; once every unit of the run has expired or is
+ * done, nobody else should start the study: stop it (and record that),
+ * unless that was done before.
+ */
 static int
 prolific_unit_expire(struct db *db, int64_t unit_id, char **errp)
 {
-	return provider_local_unit_expire(db, NAME, unit_id, 1, errp);
+	struct vendor_rec rec = VENDOR_REC_INIT;
+	int64_t run, open;
+	struct pro p;
+	int rc;
+
+	if (provider_local_unit_expire(db, NAME, unit_id, 1, errp) < 0)
+		return -1;
+	run = db_int(db, "SELECT task_run_id FROM units WHERE unit_id = ?",
+	    unit_id);
+	open = db_int(db, "SELECT COUNT(*) FROM units WHERE task_run_id = ? "
+	    "AND status IN ('created', 'launched', 'assigned')", run);
+	if (!run || open)
+		return 0;
+	rc = study_of(db, run, &rec, errp);
+	if (rc <= 0 || !strcmp(rec.state, "stopped") ||
+	    !strcmp(rec.state, "creating")) {
+		vendor_rec_release(&rec);
+		return rc < 0 ? -1 : 0;
+	}
+	memset(&p, 0, sizeof(p));
+	rc = pro_open(&p, db, errp);
+	if (rc == 0)
+		rc = stop_study(&p, run, &rec, errp);
+	if (rc == 0)
+		log_info("prolific: every unit of run %lld is done or expired; "
+		    "study %s stopped", (long long)run, rec.remote_id);
+	pro_release(&p);
+	vendor_rec_release(&rec);
+	return rc;
+}
+
+/*
+ * An arrival must be for the run's own study: a participant sent by
+ * another study (or a stale link) would otherwise be recorded against a
+ * submission this run can never review.
+ */
+static int
+prolific_arrival_unit(struct db *db, int64_t run, const cJSON *pd,
+    const char *reg, int64_t *unit_id, char **errp)
+{
+	struct vendor_rec rec = VENDOR_REC_INIT;
+	const char *study = NULL;
+	int rc;
+
+	*unit_id = 0;
+	if (!pd)
+		return 0;
+	if (msg_opt_str(pd, "prolific_study_id", NULL, &study, errp) < 0)
+		return -1;
+	rc = study_of(db, run, &rec, errp);
+	if (rc < 0)
+		return -1;
+	if (!rc)
+		rc = error_setf(errp, ENOENT, "run %lld has no Prolific study "
+		    "yet", (long long)run);
+	else if (!study || !*study)
+		rc = error_setf(errp, EINVAL, "field 'prolific_study_id' is "
+		    "missing: Prolific arrivals name their study");
+	else if (strcmp(study, rec.remote_id))
+		rc = error_setf(errp, EINVAL, "study '%s' is not the study of "
+		    "run %lld", study, (long long)run);
+	else
+		rc = 0;
+	vendor_rec_release(&rec);
+	return rc;
 }
 
 /* --- workers --- */
@@ -1463,4 +1532,5 @@ const struct provider provider_prolific = {
 	.agent_reject = prolific_agent_reject,
 	.agent_soft_reject = prolific_agent_approve,
 	.run_reconcile = prolific_run_reconcile,
+	.arrival_unit = prolific_arrival_unit,
 };

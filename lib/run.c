@@ -439,7 +439,9 @@ create_once(struct db *db, const struct task_config *cfg,
     const struct data_set *data, int64_t *run_idp, char **errp)
 {
 	struct bulk b = { NULL, NULL, NULL, BUF_INIT, BUF_INIT, NULL, NULL };
+	const struct provider *p;
 	int64_t requester_id, task_id;
+	char *err = NULL;
 	int r = -1;
 
 	/*
@@ -448,6 +450,12 @@ create_once(struct db *db, const struct task_config *cfg,
 	 * WAL and reading them back.  A per-connection setting.
 	 */
 	db_exec(db, "PRAGMA cache_size = -262144");
+	p = provider_find(cfg->provider_type);
+	if (p && provider_check_task_args(p, cfg, &err) < 0) {
+		failx(NULL, errp, "%s", err ? err : "bad task configuration");
+		free(err);
+		return -1;
+	}
 	if (db_begin(db) < 0)
 		return fail(db, errp, "cannot start a transaction");
 	if (requester_ensure(db, cfg, &requester_id, errp) < 0 ||

@@ -430,6 +430,45 @@ out:
 	return ret;
 }
 
+int
+vendor_rec_find(struct db *db, const char *type, const char *kind,
+    const char *remote_id, char **refp, struct vendor_rec *r, char **errp)
+{
+	sqlite3 *h = journal_open(db, errp);
+	sqlite3_stmt *st = NULL;
+	int rc, ret = -1;
+
+	memset(r, 0, sizeof(*r));
+	if (refp)
+		*refp = NULL;
+	if (!h)
+		return -1;
+	if (sqlite3_prepare_v2(h, "SELECT ref, remote_id, state, detail, "
+	    "task_run_id, unit_id, worker_id, amount FROM vendor_records "
+	    "WHERE provider_type = ? AND kind = ? AND remote_id = ? "
+	    "ORDER BY seq LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, remote_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (refp)
+			*refp = col_str(st, 0);
+		rec_from_row(st, 1, r);
+		ret = 1;
+	} else if (rc == SQLITE_DONE) {
+		ret = 0;
+	}
+out:
+	if (ret < 0)
+		error_setf(errp, EIO, "cannot read the provider journal: %s",
+		    sqlite3_errmsg(h));
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return ret;
+}
+
 static void
 bind_id(sqlite3_stmt *st, int i, int64_t v)
 {

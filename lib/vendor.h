@@ -105,6 +105,14 @@ void vendor_rec_release(struct vendor_rec *r);
 int vendor_rec_get(struct db *db, const char *type, const char *kind,
     const char *ref, struct vendor_rec *r, char **errp);
 
+/*
+ * The journal record (TYPE, KIND) whose vendor id is REMOTE_ID, into R
+ * and its ref into *REFP (malloc'd; may be NULL).  Returns 1, 0 when
+ * there is none, -1 with *ERRP set.
+ */
+int vendor_rec_find(struct db *db, const char *type, const char *kind,
+    const char *remote_id, char **refp, struct vendor_rec *r, char **errp);
+
 /* Write (insert or replace) and commit a record.  0 or -1 with *ERRP. */
 int vendor_rec_put(struct db *db, const char *type, const char *kind,
     const char *ref, const struct vendor_rec *r, char **errp);

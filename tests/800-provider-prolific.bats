@@ -100,3 +100,36 @@ CALLS
 	assert_fails_cleanly
 	[[ "$stderr" == *"prolific POST studies/: HTTP 400: injected fault"* ]]
 }
+
+@test "prolific: an arrival for another study is refused and writes nothing" {
+	launch_prolific 1
+	wait_for 20 study_is ACTIVE
+	study=$(the_study)
+	out=$(fake arrive "{\"participant_id\": \"P1\", \"study_id\": \"$study\"}")
+	sub=$(jq -r .submission_id <<<"$out")
+	run -0 curl -sS -H 'Content-Type: application/json' --data-binary \
+		"{\"provider_data\": {\"worker_name\": \"P1\", \"agent_registration_id\": \"$sub-P1\", \"assignment_id\": \"$sub\", \"prolific_study_id\": \"0123456789abcdef01234567\", \"provider_type\": \"prolific\"}}" \
+		"$(run_url)request_agent"
+	assert_output --partial "study '0123456789abcdef01234567' is not the study of run $RUN"
+	[ "$(lsql "SELECT count(*) FROM workers")" = 0 ]
+	[ "$(lsql "SELECT count(*) FROM agents")" = 0 ]
+	[ "$(count_units launched)" = 1 ]
+}
+
+@test "prolific: once every unit is done or expired the study is stopped, also without the supervisor" {
+	launch_prolific 2
+	work_unit P1
+	wait_for 20 study_is ACTIVE
+	# the supervisor dies: its clean-up will not stop the study
+	kill -KILL "$LAUNCH_PID"
+	wait_for 20 gone "$LAUNCH_PID"
+	run -0 mephisto-launch expire "$RUN"
+	[ "$(fake state | jq -r '[.studies[]][0].status')" = "AWAITING REVIEW" ]
+	[ "$(sqlite3 "$MEPHISTO_DATA/providers.db" "SELECT state FROM vendor_records WHERE kind = 'study'")" = stopped ]
+	[ "$(jq -s 'map(select(.body.action == "STOP")) | length' "$FAKE_LOG")" = 1 ]
+}
+
+# study_is STATUS: the only study on the fake is in STATUS.
+study_is() {
+	[ "$(fake state | jq -r '[.studies[]][0].status')" = "$1" ]
+}

@@ -136,14 +136,15 @@ pool_check_worker(struct pool *pool, int64_t worker_id,
 
 static int
 start_onboarding(struct pool *pool, int64_t worker_id,
-    const char *registration_id, struct pool_reply *r)
+    const char *registration_id, int64_t pin, struct pool_reply *r)
 {
 	const struct model_run *run = &pool->run;
 	struct buf inputs = BUF_INIT;
 	int64_t id;
 	int rc;
 
-	rc = model_unit_available(pool->db, run->task_run_id, worker_id);
+	rc = model_unit_available_only(pool->db, run->task_run_id, worker_id,
+	    pin);
 	if (rc <= 0) {
 		if (!rc)
 			fail_with(r, REASON_NO_AVAILABLE_UNITS, 1);
@@ -170,7 +171,7 @@ start_onboarding(struct pool *pool, int64_t worker_id,
 
 static int
 assign_unit(struct pool *pool, int64_t worker_id,
-    const char *registration_id, struct pool_reply *r)
+    const char *registration_id, int64_t pin, struct pool_reply *r)
 {
 	const struct model_run *run = &pool->run;
 	struct model_unit u;
@@ -178,7 +179,8 @@ assign_unit(struct pool *pool, int64_t worker_id,
 	int64_t id;
 	int rc;
 
-	rc = model_unit_reserve(pool->db, run->task_run_id, worker_id, &u);
+	rc = model_unit_reserve_only(pool->db, run->task_run_id, worker_id,
+	    pin, &u);
 	if (rc <= 0) {
 		if (!rc)
 			fail_with(r, REASON_NO_AVAILABLE_UNITS, 1);
@@ -212,9 +214,17 @@ pool_assign(struct pool *pool, int64_t worker_id,
 {
 	const char *onb = pool->run.onboarding_qual;
 	int exists, granted, rc;
-	int64_t value;
+	int64_t value, pin;
+	char *err = NULL;
 
 	r->worker_id = worker_id;
+	/* The unit the provider ties this arrival to (MTurk: its HIT's). */
+	if (provider_arrival_unit(pool->provider, pool->db,
+	    pool->run.task_run_id, NULL, registration_id, &pin, &err) < 0) {
+		error("%s", err);
+		free(err);
+		return -1;
+	}
 	if (check_onboarding && onb) {
 		if (model_grant_get(pool->db, worker_id, onb, &exists,
 		    &granted, &value) < 0)
@@ -225,7 +235,7 @@ pool_assign(struct pool *pool, int64_t worker_id,
 		}
 		if (!granted)
 			return start_onboarding(pool, worker_id,
-			    registration_id, r);
+			    registration_id, pin, r);
 	}
 	rc = pool_screen_assign(pool, worker_id, r);
 	if (rc > 0 && r->agent_id && registration_id)
@@ -233,7 +243,7 @@ pool_assign(struct pool *pool, int64_t worker_id,
 		    registration_id, worker_id, r->agent_id, 0) < 0 ? -1 : 1;
 	if (rc)
 		return rc < 0 ? -1 : 0;
-	return assign_unit(pool, worker_id, registration_id, r);
+	return assign_unit(pool, worker_id, registration_id, pin, r);
 }
 
 void
@@ -336,13 +346,21 @@ register_txn(struct pool *pool, const cJSON *pd, const char *reg,
 	struct model_registration mr;
 	const char *name;
 	char *err = NULL;
-	int64_t worker_id;
+	int64_t worker_id, pin;
 	int rc;
 
 	if (msg_get_str(pd, "worker_name", &name, errp) < 0)
 		return -1;
 	if (!*name) {
 		*errp = xstrdup("field 'worker_name' is empty");
+		return -1;
+	}
+	/* An arrival the provider refuses writes nothing. */
+	if (provider_arrival_unit(pool->provider, pool->db,
+	    pool->run.task_run_id, pd, reg, &pin, errp) < 0) {
+		if (!*errp)
+			*errp = xstrdup("the provider refused the arrival");
+		log_info("arrival of '%s' refused: %s", name, *errp);
 		return -1;
 	}
 	if (provider_worker_create(pool->provider, pool->db, name,

@@ -16,6 +16,7 @@ import hmac
 import json
 import os
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit, parse_qs
@@ -23,7 +24,8 @@ from urllib.parse import urlsplit, parse_qs
 PREFIX = "MTurkRequesterServiceV20170117."
 LOCK = threading.Lock()
 STATE = {"balance": 10000.0, "hittypes": {}, "hits": {}, "assignments": {},
-         "bonuses": {}, "blocks": [], "qualtypes": {}, "grants": []}
+         "bonuses": {}, "blocks": [], "qualtypes": {}, "grants": [],
+         "page_size": 100}
 FAULTS = []
 ARGS = None
 
@@ -84,6 +86,18 @@ def money(s):
     return float(s)
 
 
+def page(rows, b, key):
+    """One page of ROWS: at most MaxResults (and the fake's page_size)."""
+    n = min(int(b.get("MaxResults", 100)), STATE["page_size"])
+    if n < 1 or n > 100:
+        raise Err("ValidationException", "MaxResults must be 1 to 100")
+    start = int(b.get("NextToken") or 0)
+    out = {key: rows[start:start + n], "NumResults": len(rows[start:start + n])}
+    if start + n < len(rows):
+        out["NextToken"] = str(start + n)
+    return out
+
+
 def op(name, b):
     if name == "GetAccountBalance":
         return {"AvailableBalance": "%.2f" % STATE["balance"]}
@@ -113,7 +127,9 @@ def op(name, b):
             .replace("&amp;", "&")
         h = {"HITId": new_id(), "HITTypeId": b["HITTypeId"], "token": tok,
              "HITStatus": "Assignable", "url": url, "available": 1,
-             "expired": False}
+             "expired": False,
+             "RequesterAnnotation": b.get("RequesterAnnotation", ""),
+             "Expiration": time.time() + b.get("LifetimeInSeconds", 3600)}
         STATE["hits"][h["HITId"]] = h
         return {"HIT": {"HITId": h["HITId"], "HITTypeId": h["HITTypeId"]}}
     if name == "UpdateExpirationForHIT":
@@ -121,6 +137,7 @@ def op(name, b):
         if not h:
             raise Err("RequestError", "no such HIT")
         h["expired"] = True
+        h["Expiration"] = min(h["Expiration"], b.get("ExpireAt", 0))
         if h["HITStatus"] == "Assignable":
             h["HITStatus"] = "Reviewable"
         return {}
@@ -154,8 +171,34 @@ def op(name, b):
             raise Err("RequestError", "insufficient funds")
         STATE["balance"] -= amount * 1.2
         STATE["bonuses"][tok or new_id()] = {"worker": b["WorkerId"],
-                                              "amount": b["BonusAmount"]}
+                                              "amount": b["BonusAmount"],
+                                              "assignment": b["AssignmentId"],
+                                              "reason": b["Reason"]}
         return {}
+    if name == "ListBonusPayments":
+        rows = [{"WorkerId": p["worker"], "BonusAmount": p["amount"],
+                 "AssignmentId": p["assignment"], "Reason": p["reason"]}
+                for p in STATE["bonuses"].values()
+                if p["assignment"] == b.get("AssignmentId")]
+        return page(rows, b, "BonusPayments")
+    if name == "ListHITs":
+        rows = [{"HITId": h["HITId"], "HITTypeId": h["HITTypeId"],
+                 "HITStatus": h["HITStatus"], "Expiration": h["Expiration"],
+                 "RequesterAnnotation": h["RequesterAnnotation"],
+                 "NumberOfAssignmentsAvailable": h["available"]}
+                for h in STATE["hits"].values()]
+        return page(rows, b, "HITs")
+    if name == "ListAssignmentsForHIT":
+        if b.get("HITId") not in STATE["hits"]:
+            raise Err("RequestError", "no such HIT")
+        rows = [{"AssignmentId": a["id"], "WorkerId": a["worker"],
+                 "HITId": a["hit"], "AssignmentStatus": a["status"]}
+                for a in STATE["assignments"].values()
+                if a["hit"] == b["HITId"] and a["status"] != "Accepted"]
+        return page(rows, b, "Assignments")
+    if name == "ListWorkerBlocks":
+        rows = [{"WorkerId": w, "Reason": "blocked"} for w in STATE["blocks"]]
+        return page(rows, b, "WorkerBlocks")
     if name == "CreateWorkerBlock":
         if not b.get("Reason"):
             raise Err("ValidationException", "Reason is required")
@@ -197,6 +240,22 @@ def admin(path, b, base):
         return {"ok": True}
     if path == "/_fake/state":
         return STATE
+    if path == "/_fake/set":
+        STATE.update(b)
+        return {"ok": True}
+    if path == "/_fake/block":
+        if b["workerId"] not in STATE["blocks"]:
+            STATE["blocks"].append(b["workerId"])
+        return {"ok": True}
+    if path == "/_fake/hit":
+        # a HIT made behind our back (as by a run whose record was lost)
+        h = {"HITId": new_id(), "HITTypeId": "", "token": None,
+             "HITStatus": "Assignable", "url": b.get("url", "https://x/"),
+             "available": 1, "expired": False,
+             "RequesterAnnotation": b.get("annotation", ""),
+             "Expiration": time.time() + 3600}
+        STATE["hits"][h["HITId"]] = h
+        return {"HITId": h["HITId"]}
     if path == "/_fake/accept":
         h = STATE["hits"].get(b["hitId"])
         if not h or h["HITStatus"] != "Assignable":
@@ -273,10 +332,19 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"{}")
         except ValueError:
             body = None
+        # a session token (temporary credentials): sent, signed, right
+        tok = self.headers.get("X-Amz-Security-Token")
+        auth = self.headers.get("Authorization", "")
+        session = None
+        if tok is not None:
+            session = (tok == os.environ.get("FAKE_MTURK_SESSION") and
+                       "x-amz-security-token" in auth.split(
+                           "SignedHeaders=")[-1].split(",")[0].split(";"))
         with LOCK:
             fault = take_fault(name)
             with open(ARGS.log, "a") as f:
                 f.write(json.dumps({"op": name, "body": body,
+                                    "session": session,
                                     "signed": bad is None, "why": bad,
                                     "fault": fault.get("mode", "status")
                                     if fault else None}) + "\n")

@@ -18,13 +18,19 @@ function getWorkerName() {
   return getParam("workerId");
 }
 
+/*
+ * A preview has no assignment: MTurk's placeholder reads as none, so
+ * that every client (this project's, or mephisto-task 2.0.4, which
+ * checks for a null worker or assignment) shows the preview and asks for
+ * no unit, even when MTurk also names the worker.
+ */
 function getAssignmentId() {
-  return getParam("assignmentId");
+  var a = getParam("assignmentId");
+  return a === "ASSIGNMENT_ID_NOT_AVAILABLE" ? null : a;
 }
 
 function isPreview() {
-  var a = getAssignmentId();
-  return !getWorkerName() || !a || a === "ASSIGNMENT_ID_NOT_AVAILABLE";
+  return !getWorkerName() || !getAssignmentId();
 }
 
 function getAgentRegistration() {

@@ -314,7 +314,8 @@
   async function main() {
     var workerName = getWorkerName();
     var assignmentId = getAssignmentId();
-    var preview = workerName === null || assignmentId === null;
+    var preview = typeof isPreview === "function" ? isPreview() :
+      workerName === null || assignmentId === null;
 
     var config = await request("GET",
       "/task_config.json?mephisto_task_version=" + LIB_VERSION, undefined,
