@@ -20,8 +20,10 @@
  * Files: main.c (options, subcommand dispatch), daemon.c (start-up,
  * connections, packet dispatch, launch requests), register.c
  * (registration, reconnect), submit.c (submissions, metadata, error logs,
- * onboarding), expiry.c (assignment_duration_in_seconds), offline.c (the
- * subcommands that work on the database without a daemon).
+ * onboarding), live.c (live tasks: quorums, drops), runner.c (their
+ * runner processes), screen.c (screening and gold units), expiry.c
+ * (assignment_duration_in_seconds), offline.c (the subcommands that work
+ * on the database without a daemon).
  */
 
 struct db;
@@ -194,15 +196,9 @@ int pool_recheck_onboarding(struct pool *pool);
 void pool_checks_kill(struct pool *pool);
 
 /*
- * live.c: live tasks (runners, quorums, drops); see the comment at the
- * top of live.c for the runner protocol.
+ * live.c: live tasks, the assignment state machine (quorums, drops); see
+ * the comment at the top of live.c.
  */
-/* Start the runner of ASSIGNMENT_ID (its agents are in task). */
-void pool_runner_start(struct pool *pool, int64_t assignment_id,
-    int resumed);
-/* Queue EVENT (with DATA, may be NULL) for the runner of AGENT_ID. */
-void pool_runner_agent_event(struct pool *pool, int64_t agent_id,
-    const char *event, const cJSON *data);
 /* A mephisto_bound_live_update: to the agent's runner. */
 void pool_live_update_in(struct pool *pool, const struct msg_packet *p);
 /* No agent of ASSIGNMENT_ID works any more: close its runner's input. */
@@ -221,11 +217,46 @@ int pool_live_join(struct pool *pool, int64_t assignment_id,
 /* After that commit: push in task to the others, start the runner. */
 void pool_live_started(struct pool *pool, int64_t assignment_id,
     int64_t except);
-/* After the round's commit: write the runners' queued events. */
-void pool_runners_flush(struct pool *pool);
 /* On start: runners again for the assignments in progress. */
 int pool_runners_resume(struct pool *pool);
+
+/*
+ * runner.c: the runner processes of live tasks and their JSON-lines
+ * protocol; see the comment at the top of runner.c.
+ */
+/* Start the runner of ASSIGNMENT_ID (its agents are in task). */
+void pool_runner_start(struct pool *pool, int64_t assignment_id,
+    int resumed);
+/* Queue EVENT (with DATA, may be NULL) for the runner of AGENT_ID. */
+void pool_runner_agent_event(struct pool *pool, int64_t agent_id,
+    const char *event, const cJSON *data);
+/* After the round's commit: write the runners' queued events. */
+void pool_runners_flush(struct pool *pool);
 void pool_runners_kill(struct pool *pool);
+
+/*
+ * Shared by live.c and runner.c only.
+ */
+/* The runner (not failed) of ASSIGNMENT_ID, or of AGENT_ID, or NULL. */
+struct pool_runner *pool_runner_of_assignment(struct pool *pool,
+    int64_t assignment_id);
+struct pool_runner *pool_runner_of_agent(struct pool *pool, int64_t agent_id);
+/* Close R's input (after what is queued); it has runner_timeout to exit. */
+void pool_runner_finish(struct pool_runner *r);
+/* Whether R was told its assignment is over. */
+int pool_runner_closing(const struct pool_runner *r);
+/* The live agents of ASSIGNMENT_ID (in unit order), other than EXCEPT. */
+int pool_live_agents(struct pool *pool, int64_t assignment_id,
+    int64_t except, int64_t **ids, size_t *nr);
+/* Push STATUS for agent AGENT_ID to mephisto-io. */
+void pool_live_push(struct pool *pool, int64_t agent_id, const char *status);
+/*
+ * In its own transaction: release the live agents of ASSIGNMENT_ID
+ * ("disconnect", units back to launched) and record WHY as a
+ * "runner_failed" run event.
+ */
+void pool_live_contain(struct pool *pool, int64_t assignment_id,
+    const char *why);
 
 /* screen.c: screening and gold units (facts section 4.4) */
 #define POOL_SCREENING_INDEX (-1)
