@@ -13,17 +13,18 @@
  *
  * One process per run, one event loop, every fact in the database.  The
  * only state kept in memory is derived from the database and rebuilt on
- * start: the agents' expiry deadlines, and validator children running
- * for onboarding submissions (their agents stay "waiting" and are checked
- * again after a restart).
+ * start: the agents' expiry deadlines, runners of live assignments, and
+ * validator children running for onboarding and screening submissions
+ * (checked again after a restart: an onboarding agent stays "waiting",
+ * a screening submission stays without an outcome until one is granted).
  *
  * Files: main.c (options, subcommand dispatch), daemon.c (start-up,
  * connections, packet dispatch, launch requests), register.c
  * (registration, reconnect), submit.c (submissions, metadata, error logs,
- * onboarding), live.c (live tasks: quorums, drops), runner.c (their
- * runner processes), screen.c (screening and gold units), expiry.c
- * (assignment_duration_in_seconds), offline.c (the subcommands that work
- * on the database without a daemon).
+ * onboarding), validator.c (validator children), screen.c (screening and
+ * gold units), live.c (live tasks: quorums, drops), runner.c (their
+ * runner processes), expiry.c (assignment_duration_in_seconds),
+ * offline.c (the subcommands that work on the database without a daemon).
  */
 
 struct db;
@@ -61,16 +62,28 @@ struct pool_deadline {
 	int onboarding;			/* an enum pool_deadline_kind */
 };
 
-/* An onboarding validator child. */
+/* What a validator child checks. */
+enum pool_check_kind {
+	POOL_CHECK_ONBOARDING,		/* id: an onboarding agent */
+	POOL_CHECK_SCREENING,		/* id: the agent of a screening unit */
+};
+
+struct pool_check;
+/* Called once the child has exited (or was killed): the outcome. */
+typedef void pool_check_fn(struct pool_check *k, int passed);
+
+/* A validator child (validator.c). */
 struct pool_check {
 	struct pool *pool;
-	int64_t onboarding_id;
+	enum pool_check_kind kind;
+	int64_t id;			/* what is checked */
+	pool_check_fn *done;
 	pid_t pid;
 	int pidfd;			/* readable when the child exits */
 	int outfd;			/* its stdout and stderr */
 	long long timer;		/* the time limit */
 	int killed;			/* killed at the time limit */
-	uint64_t conn_id;		/* who asked (0: nobody) */
+	uint64_t conn_id;		/* onboarding: who asked (0: nobody) */
 	char *request_id;		/* the envelope request id */
 	char *data_request_id;		/* data.request_id */
 	char *registration_id;
@@ -192,6 +205,25 @@ void pool_log_error(struct pool_conn *c, const struct msg_packet *p);
 void pool_submit_onboarding(struct pool_conn *c, const struct msg_packet *p);
 /* Check again the onboarding agents left "waiting" by a dead pool. */
 int pool_recheck_onboarding(struct pool *pool);
+
+/*
+ * validator.c: validator children, for onboarding and screening.  The
+ * outcome comes back through the event loop; nothing waits for a child.
+ */
+/* A check of KIND for ID, linked into the pool, DONE called at the end. */
+struct pool_check *pool_check_new(struct pool *pool,
+    enum pool_check_kind kind, int64_t id, pool_check_fn *done);
+/*
+ * Start "sh -c CMD" for K with INPUT on stdin and TIMEOUT seconds to
+ * finish.  Returns 0, or -1 (said why) and the caller frees K.
+ */
+int pool_check_spawn(struct pool_check *k, const char *cmd,
+    const char *input, double timeout);
+/* The running check of KIND for ID, or NULL. */
+struct pool_check *pool_check_find(struct pool *pool,
+    enum pool_check_kind kind, int64_t id);
+/* Unlink and free K (its child, if any, is not touched). */
+void pool_check_free(struct pool_check *k);
 /* Kill and reap every validator child. */
 void pool_checks_kill(struct pool *pool);
 
