@@ -228,7 +228,9 @@ load_blueprint(struct model_run *run, const cJSON *bp, char **err)
 	run->gold_base = opt_name(bp, "gold_qualification_base", err);
 	if (*err)
 		return -1;
-	if (msg_opt_double(bp, "runner_timeout_seconds", 30,
+	if (msg_opt_double(bp, "screening_validator_timeout", 10,
+	    &run->screening_validator_timeout, err) < 0 ||
+	    msg_opt_double(bp, "runner_timeout_seconds", 30,
 	    &run->runner_timeout, err) < 0 ||
 	    msg_opt_double(bp, "quorum_timeout_seconds", 300,
 	    &run->quorum_timeout, err) < 0 ||
@@ -257,6 +259,8 @@ load_blueprint(struct model_run *run, const cJSON *bp, char **err)
 	run->onboarding_data = cJSON_IsObject(v) ? v : NULL;
 	if (run->onboarding_validator_timeout <= 0)
 		run->onboarding_validator_timeout = 10;
+	if (run->screening_validator_timeout <= 0)
+		run->screening_validator_timeout = 10;
 	return 0;
 }
 
@@ -313,6 +317,7 @@ model_run_load(struct db *db, int64_t run_id, struct model_run *run,
 	run->task_run_id = run_id;
 	run->assignment_duration = 1800;
 	run->onboarding_validator_timeout = 10;
+	run->screening_validator_timeout = 10;
 	if (!st)
 		goto dberr;
 	sqlite3_bind_int64(st, 1, run_id);

@@ -113,6 +113,7 @@ struct model_run {
 	const cJSON *screening_data;		/* object or NULL */
 	const cJSON *screening_answers;		/* object or NULL */
 	char *screening_validator;		/* shell command or NULL */
+	double screening_validator_timeout;	/* seconds, default 10 */
 	int use_golds;
 	char *gold_base;			/* gold_qualification_base */
 	int64_t max_gold_units, min_golds, max_incorrect_golds;

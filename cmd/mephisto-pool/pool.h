@@ -300,9 +300,17 @@ void pool_live_contain(struct pool *pool, int64_t assignment_id,
  */
 int pool_screen_assign(struct pool *pool, int64_t worker_id,
     struct pool_reply *r);
-/* Inside a submission: check a screening or gold result, move counters. */
+/*
+ * Inside a submission: check a screening or gold result, move counters.
+ * Sets *CHECKP when a screening validator must judge it: call
+ * pool_screen_check() after the commit.
+ */
 int pool_screen_submitted(struct pool *pool, const struct model_agent *a,
-    const char *outputs);
+    const char *outputs, int *checkp);
+/* Start the screening validator for AGENT_ID's submission. */
+void pool_screen_check(struct pool *pool, int64_t agent_id);
+/* On start: validators again for screening submissions without outcome. */
+int pool_screen_recheck(struct pool *pool);
 
 /* submit.c: whether OUTPUTS has every answer of the object ANSWERS. */
 int pool_answers_match(const cJSON *answers, const cJSON *outputs);

@@ -102,10 +102,13 @@ submitted_already(const char *status)
 	    !strcmp(status, AGENT_SOFT_REJECTED);
 }
 
-/* Inside the transaction: 1 recorded, 0 acked without a record, -1. */
+/*
+ * Inside the transaction: 1 recorded, 0 acked without a record, -1.
+ * *CHECKP: a screening validator is to run once it is committed.
+ */
 static int
 submit_txn(struct pool *pool, int64_t id, const char *outputs,
-    const char *files, char **errp)
+    const char *files, int *checkp, char **errp)
 {
 	struct model_agent a;
 	int rc = agent_of_run(pool, id, &a);
@@ -123,7 +126,7 @@ submit_txn(struct pool *pool, int64_t id, const char *outputs,
 		return -1;
 	}
 	rc = model_agent_submit(pool->db, &a, outputs, files, NULL);
-	if (rc == 1 && pool_screen_submitted(pool, &a, outputs) < 0)
+	if (rc == 1 && pool_screen_submitted(pool, &a, outputs, checkp) < 0)
 		return -1;
 	if (rc == 0)
 		*errp = xasprintf("agent %" PRId64 " is no longer working",
@@ -148,7 +151,7 @@ pool_submit_unit(struct pool_conn *c, const struct msg_packet *p)
 	struct pool *pool = c->pool;
 	char *err, *outputs = NULL, *files = NULL;
 	int64_t id;
-	int rc;
+	int rc, check = 0;
 
 	err = parse_agent(pool, p->subject_id, &id);
 	if (!err)
@@ -157,7 +160,7 @@ pool_submit_unit(struct pool_conn *c, const struct msg_packet *p)
 		goto refuse;
 	if (db_begin(pool->db) < 0)
 		goto busy;
-	rc = submit_txn(pool, id, outputs, files, &err);
+	rc = submit_txn(pool, id, outputs, files, &check, &err);
 	if (rc < 0) {
 		db_rollback(pool->db);
 		if (err)
@@ -173,6 +176,8 @@ pool_submit_unit(struct pool_conn *c, const struct msg_packet *p)
 		pool_publish(pool);
 		if (pool->run.runner)
 			live_submitted(pool, id, p->data);
+		if (check)
+			pool_screen_check(pool, id);
 	}
 	goto out;
 refuse:
