@@ -1013,11 +1013,20 @@ int
 model_agent_release(struct db *db, const struct model_agent *a,
     const char *to, int64_t *seqp)
 {
+	struct model_unit u;
 	int rc = agent_set_live_to(db, a->agent_id, to);
 
 	if (rc <= 0)
 		return rc;
-	rc = model_unit_release(db, a->unit_id, a->agent_id, seqp);
+	rc = model_unit_get(db, a->unit_id, &u);
+	if (rc < 0)
+		return -1;
+	/* A screening or gold unit is never offered again. */
+	if (rc && u.unit_index < 0)
+		rc = u.agent_id == a->agent_id ? model_unit_expire(db,
+		    a->unit_id, MODEL_EXPIRE_HELD, seqp) : 0;
+	else
+		rc = model_unit_release(db, a->unit_id, a->agent_id, seqp);
 	if (rc < 0)
 		return -1;
 	if (!rc && model_event_add(db, a->task_run_id, a->unit_id,

@@ -317,7 +317,9 @@ int model_agent_submit(struct db *db, const struct model_agent *a,
 
 /*
  * Release live agent A: agent -> TO (e.g. "disconnect"), its unit back to
- * launched.  Returns 1, 0 when A was not live, -1.
+ * launched; a screening or gold unit (negative unit_index), which is never
+ * offered again, is expired instead.  Returns 1, 0 when A was not live,
+ * -1.
  */
 int model_agent_release(struct db *db, const struct model_agent *a,
     const char *to, int64_t *seqp);

@@ -176,3 +176,79 @@ grant() {
 	assert_line --partial "give blueprint.screening_answers or blueprint.screening_validator, not both"
 	run -0 mephisto-launch --check "$T/task.yml" blueprint.screening_validator=true blueprint.screening_validator_timeout=2
 }
+
+# expired_with_agent AGENT STATUS: AGENT's unit is expired, AGENT in STATUS.
+expired_with_agent() {
+	[ "$(sql "SELECT u.status || ',' || a.status FROM units u JOIN agents a USING (unit_id) WHERE a.agent_id = $1")" = "expired,$2" ]
+}
+
+@test "screening: a screening unit whose worker runs out of time is expired, and its place under max_screening_units given back" {
+	pool_make_run 2 "$(jq -c '.task.assignment_duration_in_seconds = 1 | .blueprint.max_screening_units = 1' <<<"$screen_params")"
+	pool_start
+	register gus
+	first=$agent
+	[ "$(unit_index "$first")" -eq -1 ]
+	register hal
+	[ "$agent" = null ]
+	wait_for 10 expired_with_agent "$first" disconnect
+	[ "$(sql "SELECT count(*) FROM units WHERE unit_index = -1 AND status = 'launched'")" -eq 0 ]
+	register hal reg-hal-2
+	[ "$(unit_index "$agent")" -eq -1 ]
+	pool_stop
+}
+
+# request WORKER REG: POST /request_agent to the run; sets $agent.
+request() {
+	local url=$(run_url)
+	agent=$(curl -sS -H 'Content-Type: application/json' --data-binary \
+	    "{\"provider_data\": {\"worker_name\": \"$1\", \"agent_registration_id\": \"$2\", \"assignment_id\": \"$2\", \"provider_type\": \"mock\"}, \"client_timestamp\": 0}" \
+	    "$url/request_agent" | jq -r .data.agent_id)
+}
+
+# submit AGENT JSON: POST /submit_task.
+submit() {
+	local url=$(run_url)
+	curl -sS -H 'Content-Type: application/json' --data-binary \
+	    "{\"USED_AGENT_ID\": \"$1\", \"final_data\": $2, \"client_timestamp\": 0}" \
+	    "$url/submit_task" | jq -e '.status == "Submitted!"'
+}
+
+launched_real() {
+	[ "$(lsql "SELECT count(*) FROM units WHERE unit_index >= 0 AND status = 'launched'")" -eq "$1" ]
+}
+
+@test "launch: screening units do not count against max_num_concurrent_units, and do not keep a finished run open" {
+	T="$BATS_TEST_TMPDIR/task"
+	make_task "$T" 2
+	sed -i 's/  task_tags: test/  task_tags: test\n  allowed_concurrent: 1\n  max_num_concurrent_units: 1/' "$T/task.yml"
+	sed -i 's/  data_csv: data.csv/  data_csv: data.csv\n  use_screening_task: true\n  passed_qualification_name: scr-passed\n  block_qualification: scr-blocked\n  screening_answers: {rating: good}/' "$T/task.yml"
+	mephisto-launch "$T/task.yml" --quiet > "$BATS_TEST_TMPDIR/out" 2>&1 &
+	launch_pid=$!
+	track_pid "$launch_pid"
+	wait_for 10 run_url
+	wait_for 10 launched_real 1
+	# pro passes screening and takes the first unit.
+	request pro r-pro-1
+	[ "$(lsql "SELECT unit_index FROM units WHERE agent_id = $agent")" -eq -1 ]
+	submit "$agent" '{"rating": "good"}'
+	request pro r-pro-2
+	[ "$(lsql "SELECT unit_index FROM units WHERE agent_id = $agent")" -eq 0 ]
+	pro=$agent
+	# ann takes a screening unit and keeps it.
+	request ann r-ann-1
+	ann=$agent
+	[ "$(lsql "SELECT unit_index || status FROM units WHERE agent_id = $ann")" = "-1assigned" ]
+	# pro finishes: the second unit is launched although ann screens.
+	submit "$pro" '{"rating": "good"}'
+	wait_for 10 launched_real 1
+	request pro r-pro-3
+	[ "$(lsql "SELECT unit_index FROM units WHERE agent_id = $agent")" -eq 0 ]
+	[ "$(lsql "SELECT unit_id FROM agents WHERE agent_id = $agent")" != "$(lsql "SELECT unit_id FROM agents WHERE agent_id = $pro")" ]
+	submit "$agent" '{"rating": "good"}'
+	# Every real unit is done: the run completes; ann's unit is expired.
+	wait_for 20 gone "$launch_pid"
+	wait "$launch_pid"
+	[ "$(lsql "SELECT status FROM task_run_state")" = completed ]
+	expired_with_agent "$ann" disconnect
+	[ "$(lsql "SELECT count(*) FROM units WHERE unit_index >= 0 AND status = 'completed'")" -eq 2 ]
+}
