@@ -494,11 +494,11 @@ handle_live_update(struct pool_conn *c, const struct msg_packet *p)
 				pool_send(o, p);
 		return;
 	}
+	if (pool->run.runner && pool_live_update_in(pool, p) < 0)
+		return;
 	for (o = pool->conns; o; o = o->next)
 		if (o != c && o->subscribed && !o->closing)
 			pool_send(o, p);
-	if (pool->run.runner)
-		pool_live_update_in(pool, p);
 }
 
 /*

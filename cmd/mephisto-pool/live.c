@@ -110,19 +110,29 @@ busy:
 	free(ids);
 	pool_db_fail(pool, "release the units of a failed runner");
 }
-void
+int
 pool_live_update_in(struct pool *pool, const struct msg_packet *p)
 {
+	struct pool_runner *r;
+	const cJSON *uid = msg_get(p->data, "update_id");
 	int64_t id;
 
 	if (db_id_parse(p->subject_id, &id) < 0)
-		return;
-	if (!pool_runner_of_agent(pool, id)) {
+		return 0;
+	r = pool_runner_of_agent(pool, id);
+	if (!r) {
 		log_debug("live update from agent %s, which has no runner",
 		    p->subject_id);
-		return;
+		return 0;
+	}
+	if (cJSON_IsString(uid) && pool_runner_update_seen(r, id,
+	    uid->valuestring)) {
+		log_debug("live update '%.64s' from agent %s relayed already: "
+		    "dropped", uid->valuestring, p->subject_id);
+		return -1;
 	}
 	pool_runner_agent_event(pool, id, "live_update", p->data);
+	return 0;
 }
 
 void

@@ -231,8 +231,12 @@ void pool_checks_kill(struct pool *pool);
  * live.c: live tasks, the assignment state machine (quorums, drops); see
  * the comment at the top of live.c.
  */
-/* A mephisto_bound_live_update: to the agent's runner. */
-void pool_live_update_in(struct pool *pool, const struct msg_packet *p);
+/*
+ * A mephisto_bound_live_update: to the agent's runner.  Returns -1 when
+ * its data.update_id was relayed for the agent already (a browser that
+ * reconnects sends again): drop it.
+ */
+int pool_live_update_in(struct pool *pool, const struct msg_packet *p);
 /* No agent of ASSIGNMENT_ID works any more: close its runner's input. */
 void pool_live_check_over(struct pool *pool, int64_t assignment_id);
 /* Agent AGENT_ID dropped (disconnect, returned, timeout). */
@@ -275,6 +279,12 @@ struct pool_runner *pool_runner_of_assignment(struct pool *pool,
 struct pool_runner *pool_runner_of_agent(struct pool *pool, int64_t agent_id);
 /* Close R's input (after what is queued); it has runner_timeout to exit. */
 void pool_runner_finish(struct pool_runner *r);
+/*
+ * Whether agent AGENT_ID of R sent UPDATE_ID already, among its latest
+ * ones; remembers it otherwise.  1 or 0.
+ */
+int pool_runner_update_seen(struct pool_runner *r, int64_t agent_id,
+    const char *update_id);
 /* Whether R was told its assignment is over. */
 int pool_runner_closing(const struct pool_runner *r);
 /* The live agents of ASSIGNMENT_ID (in unit order), other than EXCEPT. */

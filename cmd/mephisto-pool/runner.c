@@ -64,12 +64,23 @@
 
 #define RUNNER_LINE_MAX (1024 * 1024)	/* longest command line */
 #define RUNNER_BACKLOG_MAX (4 * 1024 * 1024) /* unread events */
+#define RUNNER_SEEN_MAX 128	/* update ids remembered per agent */
+
+/*
+ * The update ids of an agent's latest live updates, a ring: a browser
+ * that reconnects sends again what it is not sure was sent.
+ */
+struct seen_ids {
+	char *ids[RUNNER_SEEN_MAX];
+	size_t next;			/* the slot to fill next */
+};
 
 struct pool_runner {
 	struct pool *pool;
 	int64_t assignment_id;
 	int64_t *agents;		/* the assignment's agents */
 	size_t nr_agents, alloc_agents;
+	struct seen_ids *seen;		/* per agent, as agents[] */
 	pid_t pid;
 	int pidfd;			/* readable when it exits */
 	int infd;			/* its stdin; -1 once closed */
@@ -117,6 +128,7 @@ runner_free(struct pool_runner *r)
 {
 	struct pool *pool = r->pool;
 	struct pool_runner **pp;
+	size_t i, j;
 
 	for (pp = &pool->runners; *pp; pp = &(*pp)->next) {
 		if (*pp == r) {
@@ -140,6 +152,10 @@ runner_free(struct pool_runner *r)
 	}
 	buf_release(&r->in);
 	buf_release(&r->line);
+	for (i = 0; r->seen && i < r->nr_agents; i++)
+		for (j = 0; j < RUNNER_SEEN_MAX; j++)
+			free(r->seen[i].ids[j]);
+	free(r->seen);
 	free(r->agents);
 	free(r);
 }
@@ -400,6 +416,27 @@ runner_has_agent(const struct pool_runner *r, int64_t id)
 	return 0;
 }
 
+int
+pool_runner_update_seen(struct pool_runner *r, int64_t agent_id,
+    const char *update_id)
+{
+	struct seen_ids *s = NULL;
+	size_t i;
+
+	for (i = 0; i < r->nr_agents; i++)
+		if (r->agents[i] == agent_id)
+			s = &r->seen[i];
+	if (!s)
+		return 0;
+	for (i = 0; i < RUNNER_SEEN_MAX; i++)
+		if (s->ids[i] && !strcmp(s->ids[i], update_id))
+			return 1;
+	free(s->ids[s->next]);
+	s->ids[s->next] = xstrdup(update_id);
+	s->next = (s->next + 1) % RUNNER_SEEN_MAX;
+	return 0;
+}
+
 static void
 runner_command(struct pool_runner *r, const char *line, size_t len)
 {
@@ -650,6 +687,7 @@ pool_runner_start(struct pool *pool, int64_t assignment_id, int resumed)
 	r->pidfd = r->infd = r->outfd = -1;
 	r->agents = ids;
 	r->nr_agents = r->alloc_agents = nr;
+	r->seen = xcalloc(nr ? nr : 1, sizeof(*r->seen));
 	buf_init(&r->in);
 	buf_init(&r->line);
 	r->next = pool->runners;
