@@ -29,7 +29,7 @@ struct cJSON;
  *               exactly one of data_csv / data_json / data_jsonl,
  *               units_per_assignment 1, extra_source_dir;
  *               live_task only: runner (required: a shell command run
- *               once per assignment, see cmd/mephisto-pool/live.c),
+ *               once per assignment, see cmd/mephisto-pool/runner.c),
  *               runner_dir (where it runs; default the YAML's folder),
  *               runner_timeout_seconds 30, quorum_timeout_seconds 300;
  *               screening (facts 4.4): use_screening_task false,
