@@ -65,7 +65,7 @@ struct pool_deadline {
 /* What a validator child checks. */
 enum pool_check_kind {
 	POOL_CHECK_ONBOARDING,		/* id: an onboarding agent */
-	POOL_CHECK_SCREENING,		/* id: the agent of a screening unit */
+	POOL_CHECK_SCREENING,		/* id: a screening unit's agent */
 };
 
 struct pool_check;

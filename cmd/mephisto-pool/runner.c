@@ -695,7 +695,8 @@ pool_runner_start(struct pool *pool, int64_t assignment_id, int resumed)
 	if (runner_spawn(r) < 0) {
 		/* Nobody would drive these agents: release them. */
 		runner_free(r);
-		pool_live_contain(pool, assignment_id, "the runner could not start");
+		pool_live_contain(pool, assignment_id,
+		    "the runner could not start");
 		return;
 	}
 	ev = msg_new_object();
