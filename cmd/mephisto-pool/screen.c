@@ -490,6 +490,7 @@ screening_checked(struct pool_check *k, int passed)
 		return;
 	}
 	free(ids);
+	ids = NULL;
 	if (model_agent_get(pool->db, k->id, &a) != 1 ||
 	    grant_screening(pool, a.worker_id, passed) < 0 ||
 	    db_commit(pool->db) < 0)
