@@ -228,7 +228,9 @@ load_blueprint(struct model_run *run, const cJSON *bp, char **err)
 	run->gold_base = opt_name(bp, "gold_qualification_base", err);
 	if (*err)
 		return -1;
-	if (msg_opt_double(bp, "runner_timeout_seconds", 30,
+	if (msg_opt_double(bp, "screening_validator_timeout", 10,
+	    &run->screening_validator_timeout, err) < 0 ||
+	    msg_opt_double(bp, "runner_timeout_seconds", 30,
 	    &run->runner_timeout, err) < 0 ||
 	    msg_opt_double(bp, "quorum_timeout_seconds", 300,
 	    &run->quorum_timeout, err) < 0 ||
@@ -257,6 +259,8 @@ load_blueprint(struct model_run *run, const cJSON *bp, char **err)
 	run->onboarding_data = cJSON_IsObject(v) ? v : NULL;
 	if (run->onboarding_validator_timeout <= 0)
 		run->onboarding_validator_timeout = 10;
+	if (run->screening_validator_timeout <= 0)
+		run->screening_validator_timeout = 10;
 	return 0;
 }
 
@@ -313,6 +317,7 @@ model_run_load(struct db *db, int64_t run_id, struct model_run *run,
 	run->task_run_id = run_id;
 	run->assignment_duration = 1800;
 	run->onboarding_validator_timeout = 10;
+	run->screening_validator_timeout = 10;
 	if (!st)
 		goto dberr;
 	sqlite3_bind_int64(st, 1, run_id);
@@ -1031,11 +1036,20 @@ int
 model_agent_release(struct db *db, const struct model_agent *a,
     const char *to, int64_t *seqp)
 {
+	struct model_unit u;
 	int rc = agent_set_live_to(db, a->agent_id, to);
 
 	if (rc <= 0)
 		return rc;
-	rc = model_unit_release(db, a->unit_id, a->agent_id, seqp);
+	rc = model_unit_get(db, a->unit_id, &u);
+	if (rc < 0)
+		return -1;
+	/* A screening or gold unit is never offered again. */
+	if (rc && u.unit_index < 0)
+		rc = u.agent_id == a->agent_id ? model_unit_expire(db,
+		    a->unit_id, MODEL_EXPIRE_HELD, seqp) : 0;
+	else
+		rc = model_unit_release(db, a->unit_id, a->agent_id, seqp);
 	if (rc < 0)
 		return -1;
 	if (!rc && model_event_add(db, a->task_run_id, a->unit_id,

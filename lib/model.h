@@ -113,6 +113,7 @@ struct model_run {
 	const cJSON *screening_data;		/* object or NULL */
 	const cJSON *screening_answers;		/* object or NULL */
 	char *screening_validator;		/* shell command or NULL */
+	double screening_validator_timeout;	/* seconds, default 10 */
 	int use_golds;
 	char *gold_base;			/* gold_qualification_base */
 	int64_t max_gold_units, min_golds, max_incorrect_golds;
@@ -325,7 +326,9 @@ int model_agent_submit(struct db *db, const struct model_agent *a,
 
 /*
  * Release live agent A: agent -> TO (e.g. "disconnect"), its unit back to
- * launched.  Returns 1, 0 when A was not live, -1.
+ * launched; a screening or gold unit (negative unit_index), which is never
+ * offered again, is expired instead.  Returns 1, 0 when A was not live,
+ * -1.
  */
 int model_agent_release(struct db *db, const struct model_agent *a,
     const char *to, int64_t *seqp);

@@ -692,9 +692,10 @@ run_launch_units(struct db *db, int64_t run_id, long max_live,
 	if (!p)
 		return -1;
 	if (max_live > 0) {
+		/* Screening and gold units are extra: not counted. */
 		if (count_units(db, "SELECT COUNT(*) FROM units WHERE "
-		    "status IN ('launched', 'assigned') AND task_run_id = ?",
-		    run_id, &live) < 0)
+		    "status IN ('launched', 'assigned') AND task_run_id = ? "
+		    "AND unit_index >= 0", run_id, &live) < 0)
 			return fail(db, errp, "cannot count live units");
 		room = max_live - live;
 		if (room <= 0) {
@@ -834,7 +835,7 @@ run_counts(struct db *db, int64_t run_id, struct run_counts *c,
 
 	memset(c, 0, sizeof(*c));
 	st = db_stmt(db, "SELECT status, COUNT(*) FROM units "
-	    "WHERE task_run_id = ? GROUP BY status");
+	    "WHERE task_run_id = ? AND unit_index >= 0 GROUP BY status");
 	if (!st)
 		return fail(db, errp, "cannot count units");
 	sqlite3_bind_int64(st, 1, run_id);
@@ -853,6 +854,35 @@ run_counts_open(const struct run_counts *c)
 	return c->created + c->launched + c->assigned;
 }
 
+/*
+ * Inside a transaction: expire the run's screening and gold units
+ * (negative unit_index) still open; their agents become "disconnect".
+ */
+static int
+expire_extra_units(struct db *db, int64_t run_id)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT unit_id FROM units WHERE "
+	    "task_run_id = ? AND unit_index < 0 AND status IN ('created', "
+	    "'launched', 'assigned') ORDER BY unit_id");
+	int64_t *ids = NULL;
+	size_t n = 0, i;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run_id);
+	if (select_ids(db, st, &ids, &n) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (model_unit_expire(db, ids[i], MODEL_EXPIRE_HELD,
+		    NULL) < 0) {
+			free(ids);
+			return -1;
+		}
+	}
+	free(ids);
+	return 0;
+}
+
 int
 run_complete_if_done(struct db *db, int64_t run_id, int *donep,
     char **errp)
@@ -864,13 +894,16 @@ run_complete_if_done(struct db *db, int64_t run_id, int *donep,
 	if (db_begin(db) < 0)
 		return fail(db, errp, "cannot start a transaction");
 	if (count_units(db, "SELECT COUNT(*) FROM units WHERE task_run_id = ? "
-	    "AND status IN ('created', 'launched', 'assigned')", run_id,
-	    &open) < 0)
+	    "AND status IN ('created', 'launched', 'assigned') "
+	    "AND unit_index >= 0", run_id, &open) < 0)
 		return fail(db, errp, "cannot count open units");
 	if (open) {
 		db_rollback(db);
 		return 0;
 	}
+	if (expire_extra_units(db, run_id) < 0)
+		return fail(db, errp, "cannot expire the screening and gold "
+		    "units");
 	st = db_stmt(db, "UPDATE task_runs SET is_completed = 1 "
 	    "WHERE task_run_id = ?");
 	if (!st)

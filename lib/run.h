@@ -61,8 +61,9 @@ int run_reopen(struct db *db, int64_t run_id, char **errp);
 /*
  * Launch created units of RUN_ID, in order, so that at most MAX_LIVE
  * (0: no limit) units are launched or assigned, telling the run's
- * provider (lib/provider) that each is live at task URL.  *LAUNCHEDP gets
- * how many were launched now.
+ * provider (lib/provider) that each is live at task URL; screening and
+ * gold units are extra and do not count.  *LAUNCHEDP gets how many were
+ * launched now.
  */
 int run_launch_units(struct db *db, int64_t run_id, long max_live,
     const char *url, size_t *launchedp, char **errp);
@@ -89,6 +90,10 @@ struct run_counts {
 	long other;
 };
 
+/*
+ * Count RUN_ID's units by status.  Screening and gold units (negative
+ * unit_index) are extra work, outside the run's data: not counted.
+ */
 int run_counts(struct db *db, int64_t run_id, struct run_counts *c,
     char **errp);
 
@@ -98,7 +103,9 @@ long run_counts_open(const struct run_counts *c);
 /*
  * If no unit of RUN_ID is created, launched or assigned, mark the run
  * completed (task_runs.is_completed = 1, state "completed").  *DONEP gets
- * 1 when the run is (now or already) completed.
+ * 1 when the run is (now or already) completed.  Screening and gold units
+ * do not keep a run open: those still open are expired (their agents
+ * become "disconnect") in the same transaction.
  */
 int run_complete_if_done(struct db *db, int64_t run_id, int *donep,
     char **errp);

@@ -132,6 +132,8 @@ static const struct key keys[] = {
 	  NULL, 0, RB },
 	{ "blueprint", "screening_validator", K_STR, F(screening_validator),
 	  NULL, 0, RB },
+	{ "blueprint", "screening_validator_timeout", K_FLOAT,
+	  F(screening_validator_timeout), "10", KF_POSITIVE, RB },
 	{ "blueprint", "use_golds", K_BOOL, F(use_golds), "false", 0, RB },
 	{ "blueprint", "gold_qualification_base", K_STR,
 	  F(gold_qualification_base), NULL, 0, RB },
@@ -1022,10 +1024,16 @@ check_live_and_screening(struct load *ld)
 			report(ld, origin_of(ld, "blueprint",
 			    "use_screening_task"), "screening needs "
 			    "blueprint.block_qualification");
-		if (!cfg->screening_answers)
+		if (!cfg->screening_answers && !cfg->screening_validator)
 			report(ld, origin_of(ld, "blueprint",
 			    "use_screening_task"), "screening needs "
-			    "blueprint.screening_answers");
+			    "blueprint.screening_answers or "
+			    "blueprint.screening_validator");
+		if (cfg->screening_answers && cfg->screening_validator)
+			report(ld, origin_of(ld, "blueprint",
+			    "screening_validator"), "give "
+			    "blueprint.screening_answers or "
+			    "blueprint.screening_validator, not both");
 		if (cfg->allowed_concurrent != 1)
 			report(ld, origin_of(ld, "blueprint",
 			    "use_screening_task"), "screening needs "
@@ -1035,10 +1043,6 @@ check_live_and_screening(struct load *ld)
 			    "use_golds and use_screening_task exclude each "
 			    "other");
 	}
-	if (cfg->screening_validator)
-		report(ld, origin_of(ld, "blueprint", "screening_validator"),
-		    "blueprint.screening_validator is not supported yet: "
-		    "use blueprint.screening_answers");
 	if (cfg->use_golds) {
 		if (!cfg->gold_qualification_base)
 			report(ld, origin_of(ld, "blueprint", "use_golds"),

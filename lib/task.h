@@ -29,14 +29,15 @@ struct cJSON;
  *               exactly one of data_csv / data_json / data_jsonl,
  *               units_per_assignment 1, extra_source_dir;
  *               live_task only: runner (required: a shell command run
- *               once per assignment, see cmd/mephisto-pool/live.c),
+ *               once per assignment, see cmd/mephisto-pool/runner.c),
  *               runner_dir (where it runs; default the YAML's folder),
  *               runner_timeout_seconds 30, quorum_timeout_seconds 300;
  *               screening (facts 4.4): use_screening_task false,
  *               passed_qualification_name, max_screening_units 0
  *               (unlimited), screening_data (the screening unit's data),
- *               screening_answers (screening_validator is reserved:
- *               refused for now); gold:
+ *               screening_answers or screening_validator (a shell
+ *               command, as onboarding_validator), screening_validator_
+ *               timeout 10 (seconds); gold:
  *               use_golds false, gold_qualification_base,
  *               max_gold_units 0, min_golds 1, max_incorrect_golds 0,
  *               gold_units ({name: {data: {...}, answers: {...}}})
@@ -123,6 +124,7 @@ struct task_config {
 	struct cJSON *screening_data;	/* a screening unit's shared data */
 	struct cJSON *screening_answers; /* field -> expected value */
 	char *screening_validator;	/* shell command or NULL */
+	double screening_validator_timeout; /* seconds */
 	int use_golds;
 	char *gold_qualification_base;
 	long max_gold_units;		/* 0: unlimited */

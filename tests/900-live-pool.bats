@@ -169,3 +169,31 @@ PY
 	pool_log_has "failed assignment .*: bad pairing"
 	pool_stop
 }
+
+@test "live: an update re-sent with an update_id already relayed reaches the runner once" {
+	live_run 1 1
+	cat > "$BATS_TEST_TMPDIR/r.py" <<'PY'
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    if e["event"] == "ping":
+        print(json.dumps({"command": "pong"}), flush=True)
+    if e["event"] == "live_update":
+        print(json.dumps({"command": "log", "text": "got " + e["data"]["update_id"]}), flush=True)
+PY
+	sql "UPDATE task_runs SET init_params = json_set(init_params, '$.blueprint.runner', 'python3 $BATS_TEST_TMPDIR/r.py')"
+	pool_start
+	run -0 pool_send <<<"$(reg_packet ann)"
+	a=$(jq -r .data.agent_id <<<"$output")
+	wait_for 10 pool_log_has "runner \[.*\] started for assignment"
+	update() {
+		printf '{"packet_type":"mephisto_bound_live_update","subject_id":"%s","data":{"update_id":"%s","text":"hi"}}\n' "$a" "$1"
+	}
+	# A reconnecting page sends u1 again, with u2 after it.
+	run -0 pool_send <<<"$(update u1; update u1)"
+	run -0 pool_send <<<"$(update u1; update u2)"
+	wait_for 10 pool_log_has "runner \[.*\]: got u2"
+	[ "$(grep -c "runner \[.*\]: got u1" "$BATS_TEST_TMPDIR/pool.log")" -eq 1 ]
+	pool_log_has "live update 'u1' from agent $a relayed already: dropped"
+	pool_stop
+}

@@ -494,11 +494,11 @@ handle_live_update(struct pool_conn *c, const struct msg_packet *p)
 				pool_send(o, p);
 		return;
 	}
+	if (pool->run.runner && pool_live_update_in(pool, p) < 0)
+		return;
 	for (o = pool->conns; o; o = o->next)
 		if (o != c && o->subscribed && !o->closing)
 			pool_send(o, p);
-	if (pool->run.runner)
-		pool_live_update_in(pool, p);
 }
 
 /*
@@ -906,7 +906,7 @@ pool_daemon(int64_t run_id, const char *log_file)
 	signal(SIGPIPE, SIG_IGN);
 	if (pool_open(&pool, run_id) < 0 || pool_listen(&pool) < 0 ||
 	    pool_expiry_start(&pool) < 0 || pool_recheck_onboarding(&pool) < 0 ||
-	    pool_runners_resume(&pool) < 0)
+	    pool_screen_recheck(&pool) < 0 || pool_runners_resume(&pool) < 0)
 		goto out;
 	pool.last_seq = max_seq(&pool);
 	if (proc_notify_ready() < 0)

@@ -13,15 +13,18 @@
  *
  * One process per run, one event loop, every fact in the database.  The
  * only state kept in memory is derived from the database and rebuilt on
- * start: the agents' expiry deadlines, and validator children running
- * for onboarding submissions (their agents stay "waiting" and are checked
- * again after a restart).
+ * start: the agents' expiry deadlines, runners of live assignments, and
+ * validator children running for onboarding and screening submissions
+ * (checked again after a restart: an onboarding agent stays "waiting",
+ * a screening submission stays without an outcome until one is granted).
  *
  * Files: main.c (options, subcommand dispatch), daemon.c (start-up,
  * connections, packet dispatch, launch requests), register.c
  * (registration, reconnect), submit.c (submissions, metadata, error logs,
- * onboarding), expiry.c (assignment_duration_in_seconds), offline.c (the
- * subcommands that work on the database without a daemon).
+ * onboarding), validator.c (validator children), screen.c (screening and
+ * gold units), live.c (live tasks: quorums, drops), runner.c (their
+ * runner processes), expiry.c (assignment_duration_in_seconds),
+ * offline.c (the subcommands that work on the database without a daemon).
  */
 
 struct db;
@@ -59,16 +62,28 @@ struct pool_deadline {
 	int onboarding;			/* an enum pool_deadline_kind */
 };
 
-/* An onboarding validator child. */
+/* What a validator child checks. */
+enum pool_check_kind {
+	POOL_CHECK_ONBOARDING,		/* id: an onboarding agent */
+	POOL_CHECK_SCREENING,		/* id: a screening unit's agent */
+};
+
+struct pool_check;
+/* Called once the child has exited (or was killed): the outcome. */
+typedef void pool_check_fn(struct pool_check *k, int passed);
+
+/* A validator child (validator.c). */
 struct pool_check {
 	struct pool *pool;
-	int64_t onboarding_id;
+	enum pool_check_kind kind;
+	int64_t id;			/* what is checked */
+	pool_check_fn *done;
 	pid_t pid;
 	int pidfd;			/* readable when the child exits */
 	int outfd;			/* its stdout and stderr */
 	long long timer;		/* the time limit */
 	int killed;			/* killed at the time limit */
-	uint64_t conn_id;		/* who asked (0: nobody) */
+	uint64_t conn_id;		/* onboarding: who asked (0: nobody) */
 	char *request_id;		/* the envelope request id */
 	char *data_request_id;		/* data.request_id */
 	char *registration_id;
@@ -190,21 +205,38 @@ void pool_log_error(struct pool_conn *c, const struct msg_packet *p);
 void pool_submit_onboarding(struct pool_conn *c, const struct msg_packet *p);
 /* Check again the onboarding agents left "waiting" by a dead pool. */
 int pool_recheck_onboarding(struct pool *pool);
+
+/*
+ * validator.c: validator children, for onboarding and screening.  The
+ * outcome comes back through the event loop; nothing waits for a child.
+ */
+/* A check of KIND for ID, linked into the pool, DONE called at the end. */
+struct pool_check *pool_check_new(struct pool *pool,
+    enum pool_check_kind kind, int64_t id, pool_check_fn *done);
+/*
+ * Start "sh -c CMD" for K with INPUT on stdin and TIMEOUT seconds to
+ * finish.  Returns 0, or -1 (said why) and the caller frees K.
+ */
+int pool_check_spawn(struct pool_check *k, const char *cmd,
+    const char *input, double timeout);
+/* The running check of KIND for ID, or NULL. */
+struct pool_check *pool_check_find(struct pool *pool,
+    enum pool_check_kind kind, int64_t id);
+/* Unlink and free K (its child, if any, is not touched). */
+void pool_check_free(struct pool_check *k);
 /* Kill and reap every validator child. */
 void pool_checks_kill(struct pool *pool);
 
 /*
- * live.c: live tasks (runners, quorums, drops); see the comment at the
- * top of live.c for the runner protocol.
+ * live.c: live tasks, the assignment state machine (quorums, drops); see
+ * the comment at the top of live.c.
  */
-/* Start the runner of ASSIGNMENT_ID (its agents are in task). */
-void pool_runner_start(struct pool *pool, int64_t assignment_id,
-    int resumed);
-/* Queue EVENT (with DATA, may be NULL) for the runner of AGENT_ID. */
-void pool_runner_agent_event(struct pool *pool, int64_t agent_id,
-    const char *event, const cJSON *data);
-/* A mephisto_bound_live_update: to the agent's runner. */
-void pool_live_update_in(struct pool *pool, const struct msg_packet *p);
+/*
+ * A mephisto_bound_live_update: to the agent's runner.  Returns -1 when
+ * its data.update_id was relayed for the agent already (a browser that
+ * reconnects sends again): drop it.
+ */
+int pool_live_update_in(struct pool *pool, const struct msg_packet *p);
 /* No agent of ASSIGNMENT_ID works any more: close its runner's input. */
 void pool_live_check_over(struct pool *pool, int64_t assignment_id);
 /* Agent AGENT_ID dropped (disconnect, returned, timeout). */
@@ -221,11 +253,52 @@ int pool_live_join(struct pool *pool, int64_t assignment_id,
 /* After that commit: push in task to the others, start the runner. */
 void pool_live_started(struct pool *pool, int64_t assignment_id,
     int64_t except);
-/* After the round's commit: write the runners' queued events. */
-void pool_runners_flush(struct pool *pool);
 /* On start: runners again for the assignments in progress. */
 int pool_runners_resume(struct pool *pool);
+
+/*
+ * runner.c: the runner processes of live tasks and their JSON-lines
+ * protocol; see the comment at the top of runner.c.
+ */
+/* Start the runner of ASSIGNMENT_ID (its agents are in task). */
+void pool_runner_start(struct pool *pool, int64_t assignment_id,
+    int resumed);
+/* Queue EVENT (with DATA, may be NULL) for the runner of AGENT_ID. */
+void pool_runner_agent_event(struct pool *pool, int64_t agent_id,
+    const char *event, const cJSON *data);
+/* After the round's commit: write the runners' queued events. */
+void pool_runners_flush(struct pool *pool);
 void pool_runners_kill(struct pool *pool);
+
+/*
+ * Shared by live.c and runner.c only.
+ */
+/* The runner (not failed) of ASSIGNMENT_ID, or of AGENT_ID, or NULL. */
+struct pool_runner *pool_runner_of_assignment(struct pool *pool,
+    int64_t assignment_id);
+struct pool_runner *pool_runner_of_agent(struct pool *pool, int64_t agent_id);
+/* Close R's input (after what is queued); it has runner_timeout to exit. */
+void pool_runner_finish(struct pool_runner *r);
+/*
+ * Whether agent AGENT_ID of R sent UPDATE_ID already, among its latest
+ * ones; remembers it otherwise.  1 or 0.
+ */
+int pool_runner_update_seen(struct pool_runner *r, int64_t agent_id,
+    const char *update_id);
+/* Whether R was told its assignment is over. */
+int pool_runner_closing(const struct pool_runner *r);
+/* The live agents of ASSIGNMENT_ID (in unit order), other than EXCEPT. */
+int pool_live_agents(struct pool *pool, int64_t assignment_id,
+    int64_t except, int64_t **ids, size_t *nr);
+/* Push STATUS for agent AGENT_ID to mephisto-io. */
+void pool_live_push(struct pool *pool, int64_t agent_id, const char *status);
+/*
+ * In its own transaction: release the live agents of ASSIGNMENT_ID
+ * ("disconnect", units back to launched) and record WHY as a
+ * "runner_failed" run event.
+ */
+void pool_live_contain(struct pool *pool, int64_t assignment_id,
+    const char *why);
 
 /* screen.c: screening and gold units (facts section 4.4) */
 #define POOL_SCREENING_INDEX (-1)
@@ -237,9 +310,17 @@ void pool_runners_kill(struct pool *pool);
  */
 int pool_screen_assign(struct pool *pool, int64_t worker_id,
     struct pool_reply *r);
-/* Inside a submission: check a screening or gold result, move counters. */
+/*
+ * Inside a submission: check a screening or gold result, move counters.
+ * Sets *CHECKP when a screening validator must judge it: call
+ * pool_screen_check() after the commit.
+ */
 int pool_screen_submitted(struct pool *pool, const struct model_agent *a,
-    const char *outputs);
+    const char *outputs, int *checkp);
+/* Start the screening validator for AGENT_ID's submission. */
+void pool_screen_check(struct pool *pool, int64_t agent_id);
+/* On start: validators again for screening submissions without outcome. */
+int pool_screen_recheck(struct pool *pool);
 
 /* submit.c: whether OUTPUTS has every answer of the object ANSWERS. */
 int pool_answers_match(const cJSON *answers, const cJSON *outputs);

@@ -19,10 +19,20 @@
  * Screening (blueprint.use_screening_task): a worker without a grant of
  * passed_qualification_name gets a fresh unit of index -1, in an
  * assignment of its own whose shared data is blueprint.screening_data,
- * at most max_screening_units of them in the run (0: no cap).  Its
- * submission is checked against blueprint.screening_answers: a pass
- * grants passed_qualification_name (1), a failure grants
+ * at most max_screening_units of them in the run (0: no cap; expired
+ * ones are given back).  Its submission is checked against
+ * blueprint.screening_answers, or by the blueprint.screening_validator
+ * command: a pass grants passed_qualification_name (1), a failure grants
  * block_qualification (1), which refuses the worker from then on.
+ *
+ * The validator runs after the submission is committed and acknowledged
+ * (validator.c): it reads {"inputs": the unit's data, "outputs": the
+ * submitted data} on stdin and exits 0 to pass; any other exit, or
+ * running past screening_validator_timeout, fails.  Its outcome is
+ * granted in a transaction of its own.  Until then the worker is offered
+ * no work ("no available units"), and a pool that stops meanwhile checks
+ * the submission again when it starts: a screening submission whose
+ * worker holds neither qualification has no outcome yet.
  *
  * Gold (blueprint.use_golds): qualifications <base>-correct-golds,
  * <base>-wrong-golds, <base>-completed-count and <base>-disqualified.  A
@@ -57,11 +67,12 @@ bump(struct pool *pool, int64_t worker_id, const char *name)
 	return model_grant_name(pool->db, worker_id, name, v + 1);
 }
 
+/* The units of INDEX in the run, expired ones left out. */
 static int64_t
 count_index(struct pool *pool, int64_t index)
 {
 	sqlite3_stmt *st = db_stmt(pool->db, "SELECT COUNT(*) FROM units "
-	    "WHERE task_run_id = ? AND unit_index = ?");
+	    "WHERE task_run_id = ? AND unit_index = ? AND status != 'expired'");
 	int64_t n = -1;
 
 	if (!st)
@@ -164,6 +175,38 @@ create_unit(struct pool *pool, int64_t worker_id, int64_t index,
 }
 
 static int
+no_work(struct pool_reply *r)
+{
+	r->agent_id = 0;
+	r->failure = REASON_NO_AVAILABLE_UNITS;
+	return 1;
+}
+
+/*
+ * Whether WORKER_ID holds a screening unit of the run that did not
+ * expire: one submitted and waiting for its outcome.  1, 0 or -1.
+ */
+static int
+screened_already(struct pool *pool, int64_t worker_id)
+{
+	sqlite3_stmt *st = db_stmt(pool->db, "SELECT 1 FROM units "
+	    "WHERE task_run_id = ? AND worker_id = ? AND unit_index = ? "
+	    "AND status != 'expired' LIMIT 1");
+	int rc;
+
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, pool->run.task_run_id);
+	sqlite3_bind_int64(st, 2, worker_id);
+	sqlite3_bind_int64(st, 3, POOL_SCREENING_INDEX);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
 try_screening(struct pool *pool, int64_t worker_id, struct pool_reply *r)
 {
 	const struct model_run *run = &pool->run;
@@ -175,14 +218,14 @@ try_screening(struct pool *pool, int64_t worker_id, struct pool_reply *r)
 		return -1;
 	if (granted)
 		return 0;
+	n = screened_already(pool, worker_id);
+	if (n)
+		return n < 0 ? -1 : no_work(r);
 	n = count_index(pool, POOL_SCREENING_INDEX);
 	if (n < 0)
 		return -1;
-	if (run->max_screening_units && n >= run->max_screening_units) {
-		r->agent_id = 0;
-		r->failure = REASON_NO_AVAILABLE_UNITS;
-		return 1;
-	}
+	if (run->max_screening_units && n >= run->max_screening_units)
+		return no_work(r);
 	if (run->screening_data)
 		msg_print(run->screening_data, &shared);
 	else
@@ -325,29 +368,48 @@ gold_result(struct pool *pool, const struct model_agent *a,
 	return rc;
 }
 
+/* Inside a transaction: the outcome of WORKER_ID's screening. */
+static int
+grant_screening(struct pool *pool, int64_t worker_id, int passed)
+{
+	const struct model_run *run = &pool->run;
+
+	log_info("worker %" PRId64 " %s screening", worker_id,
+	    passed ? "passed" : "failed");
+	if (passed)
+		return model_grant_name(pool->db, worker_id, run->passed_qual,
+		    1);
+	if (run->block_qual)
+		return model_grant_name(pool->db, worker_id, run->block_qual,
+		    1);
+	return 0;
+}
+
 int
 pool_screen_submitted(struct pool *pool, const struct model_agent *a,
-    const char *outputs)
+    const char *outputs, int *checkp)
 {
 	const struct model_run *run = &pool->run;
 	struct model_unit u;
 	cJSON *out;
-	int rc, ok;
+	int rc;
 	char *q;
 
+	*checkp = 0;
 	if (!run->use_screening && !run->use_golds)
 		return 0;
 	if (model_unit_get(pool->db, a->unit_id, &u) != 1)
 		return -1;
+	if (u.unit_index == POOL_SCREENING_INDEX && run->use_screening &&
+	    run->screening_validator) {
+		*checkp = 1;
+		return 0;
+	}
 	out = msg_parse(outputs, strlen(outputs), 0, NULL);
 	if (u.unit_index == POOL_SCREENING_INDEX && run->use_screening) {
-		ok = run->screening_answers &&
-		    pool_answers_match(run->screening_answers, out);
-		log_info("worker %" PRId64 " %s screening", a->worker_id,
-		    ok ? "passed" : "failed");
-		rc = ok || run->block_qual ? model_grant_name(pool->db,
-		    a->worker_id, ok ? run->passed_qual : run->block_qual,
-		    1) : 0;
+		rc = grant_screening(pool, a->worker_id,
+		    run->screening_answers &&
+		    pool_answers_match(run->screening_answers, out));
 	} else if (u.unit_index == POOL_GOLD_INDEX && run->use_golds) {
 		rc = gold_result(pool, a, out);
 	} else if (u.unit_index >= 0 && run->use_golds && run->gold_base) {
@@ -359,4 +421,137 @@ pool_screen_submitted(struct pool *pool, const struct model_agent *a,
 	}
 	msg_free(out);
 	return rc < 0 ? -1 : 0;
+}
+
+/* Screening by a validator command. */
+
+/*
+ * The agents of the run's screening units submitted and still without an
+ * outcome (their worker holds neither qualification); only agent ONLY
+ * when it is not 0.
+ */
+static int
+screening_pending(struct pool *pool, int64_t only, int64_t **ids,
+    size_t *nr)
+{
+	const struct model_run *run = &pool->run;
+	sqlite3_stmt *st = db_stmt(pool->db, "SELECT a.agent_id FROM agents a "
+	    "JOIN units u ON u.unit_id = a.unit_id WHERE a.task_run_id = ?1 "
+	    "AND u.unit_index = ?2 AND a.status IN ('completed', 'approved', "
+	    "'rejected', 'soft_rejected') AND (?3 = 0 OR a.agent_id = ?3) "
+	    "AND NOT EXISTS (SELECT 1 FROM granted_qualifications g JOIN "
+	    "qualifications q ON q.qualification_id = g.qualification_id "
+	    "WHERE g.worker_id = a.worker_id AND q.qualification_name IN "
+	    "(?4, ?5)) ORDER BY a.agent_id");
+	size_t alloc = 0;
+	int rc;
+
+	*ids = NULL;
+	*nr = 0;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run->task_run_id);
+	sqlite3_bind_int64(st, 2, POOL_SCREENING_INDEX);
+	sqlite3_bind_int64(st, 3, only);
+	sqlite3_bind_text(st, 4, run->passed_qual, -1, SQLITE_STATIC);
+	if (run->block_qual)
+		sqlite3_bind_text(st, 5, run->block_qual, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 5);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ALLOC_GROW(*ids, *nr + 1, alloc);
+		(*ids)[(*nr)++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(*ids);
+		*ids = NULL;
+		*nr = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* The validator of agent K->id has finished: grant its outcome. */
+static void
+screening_checked(struct pool_check *k, int passed)
+{
+	struct pool *pool = k->pool;
+	struct model_agent a;
+	int64_t *ids = NULL;
+	size_t nr = 0;
+
+	if (db_begin(pool->db) < 0 || screening_pending(pool, k->id, &ids,
+	    &nr) < 0)
+		goto busy;
+	if (!nr) {
+		/* Decided meanwhile, or the submission was not committed. */
+		db_rollback(pool->db);
+		return;
+	}
+	free(ids);
+	ids = NULL;
+	if (model_agent_get(pool->db, k->id, &a) != 1 ||
+	    grant_screening(pool, a.worker_id, passed) < 0 ||
+	    db_commit(pool->db) < 0)
+		goto busy;
+	pool_publish(pool);
+	return;
+busy:
+	free(ids);
+	pool_db_fail(pool, "record a screening outcome");
+}
+
+void
+pool_screen_check(struct pool *pool, int64_t agent_id)
+{
+	const struct model_run *run = &pool->run;
+	char *inputs = NULL, *outputs = NULL;
+	struct buf b = BUF_INIT;
+	struct pool_check *k;
+
+	if (!run->screening_validator || pool_check_find(pool,
+	    POOL_CHECK_SCREENING, agent_id))
+		return;
+	if (model_agent_inputs(pool->db, agent_id, &inputs) < 0 ||
+	    model_agent_outputs(pool->db, agent_id, &outputs, NULL) < 0) {
+		error("cannot read agent %" PRId64 ": %s", agent_id,
+		    db_errmsg(pool->db));
+		goto out;
+	}
+	buf_addf(&b, "{\"inputs\":%s,\"outputs\":%s}",
+	    inputs ? inputs : "null", outputs ? outputs : "null");
+	k = pool_check_new(pool, POOL_CHECK_SCREENING, agent_id,
+	    screening_checked);
+	if (pool_check_spawn(k, run->screening_validator, b.buf,
+	    run->screening_validator_timeout) < 0) {
+		/* Not the worker's fault: checked again at the next start. */
+		pool_check_free(k);
+		error("the screening of agent %" PRId64 " waits for the pool's "
+		    "next start", agent_id);
+	}
+out:
+	buf_release(&b);
+	free(inputs);
+	free(outputs);
+}
+
+int
+pool_screen_recheck(struct pool *pool)
+{
+	int64_t *ids = NULL;
+	size_t nr = 0, i;
+
+	if (!pool->run.use_screening || !pool->run.screening_validator ||
+	    !pool->run.passed_qual)
+		return 0;
+	if (screening_pending(pool, 0, &ids, &nr) < 0)
+		return pool_db_fail(pool, "read the screening submissions");
+	for (i = 0; i < nr; i++) {
+		log_info("checking the screening of agent %" PRId64 " again",
+		    ids[i]);
+		pool_screen_check(pool, ids[i]);
+	}
+	free(ids);
+	return 0;
 }

@@ -30,7 +30,6 @@
 #define ACK_SUBMITTED "Submitted!"
 #define ACK_METADATA "Submitted metadata"
 #define ACK_ERROR_LOG "Error log sent!"
-#define VALIDATOR_OUTPUT_MAX 4096
 
 /* An agent of this run named by a packet's subject, as an error text. */
 static char *
@@ -103,10 +102,13 @@ submitted_already(const char *status)
 	    !strcmp(status, AGENT_SOFT_REJECTED);
 }
 
-/* Inside the transaction: 1 recorded, 0 acked without a record, -1. */
+/*
+ * Inside the transaction: 1 recorded, 0 acked without a record, -1.
+ * *CHECKP: a screening validator is to run once it is committed.
+ */
 static int
 submit_txn(struct pool *pool, int64_t id, const char *outputs,
-    const char *files, char **errp)
+    const char *files, int *checkp, char **errp)
 {
 	struct model_agent a;
 	int rc = agent_of_run(pool, id, &a);
@@ -124,7 +126,7 @@ submit_txn(struct pool *pool, int64_t id, const char *outputs,
 		return -1;
 	}
 	rc = model_agent_submit(pool->db, &a, outputs, files, NULL);
-	if (rc == 1 && pool_screen_submitted(pool, &a, outputs) < 0)
+	if (rc == 1 && pool_screen_submitted(pool, &a, outputs, checkp) < 0)
 		return -1;
 	if (rc == 0)
 		*errp = xasprintf("agent %" PRId64 " is no longer working",
@@ -149,7 +151,7 @@ pool_submit_unit(struct pool_conn *c, const struct msg_packet *p)
 	struct pool *pool = c->pool;
 	char *err, *outputs = NULL, *files = NULL;
 	int64_t id;
-	int rc;
+	int rc, check = 0;
 
 	err = parse_agent(pool, p->subject_id, &id);
 	if (!err)
@@ -158,7 +160,7 @@ pool_submit_unit(struct pool_conn *c, const struct msg_packet *p)
 		goto refuse;
 	if (db_begin(pool->db) < 0)
 		goto busy;
-	rc = submit_txn(pool, id, outputs, files, &err);
+	rc = submit_txn(pool, id, outputs, files, &check, &err);
 	if (rc < 0) {
 		db_rollback(pool->db);
 		if (err)
@@ -174,6 +176,8 @@ pool_submit_unit(struct pool_conn *c, const struct msg_packet *p)
 		pool_publish(pool);
 		if (pool->run.runner)
 			live_submitted(pool, id, p->data);
+		if (check)
+			pool_screen_check(pool, id);
 	}
 	goto out;
 refuse:
@@ -418,190 +422,21 @@ busy:
 	}
 }
 
-/* Validator children. */
-
+/* An onboarding validator has finished: answer whoever waits. */
 static void
-check_free(struct pool_check *k)
+onboarding_checked(struct pool_check *k, int passed)
 {
-	struct pool *pool = k->pool;
-	struct pool_check **pp;
-
-	for (pp = &pool->checks; *pp; pp = &(*pp)->next) {
-		if (*pp == k) {
-			*pp = k->next;
-			break;
-		}
-	}
-	if (k->timer)
-		loop_del_timer(pool->loop, k->timer);
-	if (k->pidfd >= 0) {
-		loop_del_fd(pool->loop, k->pidfd);
-		close(k->pidfd);
-	}
-	if (k->outfd >= 0) {
-		loop_del_fd(pool->loop, k->outfd);
-		close(k->outfd);
-	}
-	free(k->request_id);
-	free(k->data_request_id);
-	free(k->registration_id);
-	free(k);
-}
-
-static void
-drain_output(struct pool_check *k)
-{
-	char buf[VALIDATOR_OUTPUT_MAX];
-	ssize_t n;
-
-	while ((n = read(k->outfd, buf, sizeof(buf) - 1)) > 0) {
-		buf[n] = '\0';
-		if (n && buf[n - 1] == '\n')
-			buf[n - 1] = '\0';
-		log_info("onboarding validator [%ld]: %s", (long)k->pid, buf);
-	}
-	if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-		loop_del_fd(k->pool->loop, k->outfd);
-		close(k->outfd);
-		k->outfd = -1;
-	}
-}
-
-static void
-on_check_output(struct loop *l, int fd, int events, void *arg)
-{
-	drain_output(arg);
-}
-
-static void
-on_check_exit(struct loop *l, int fd, int events, void *arg)
-{
-	struct pool_check *k = arg;
-	struct pool *pool = k->pool;
-	char subject[64], *request_id, *data_request_id, *registration_id;
+	char subject[64];
 	struct waiter w;
-	int64_t id;
-	int status, passed;
 
-	if (waitpid(k->pid, &status, WNOHANG) != k->pid)
-		return;
-	if (k->outfd >= 0)
-		drain_output(k);
-	passed = !k->killed && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	if (!passed && !k->killed)
-		log_info("onboarding validator [%ld] %s with status %d",
-		    (long)k->pid, WIFEXITED(status) ? "exited" : "died",
-		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-	id = k->onboarding_id;
 	snprintf(subject, sizeof(subject), PROTO_ONBOARDING_PREFIX "%" PRId64,
-	    id);
+	    k->id);
 	w.conn_id = k->conn_id;
 	w.subject = subject;
-	w.request_id = request_id = k->request_id;
-	w.data_request_id = data_request_id = k->data_request_id;
-	w.registration_id = registration_id = k->registration_id;
-	/* Unhook first: finishing sends packets and may start checks. */
-	k->request_id = k->data_request_id = k->registration_id = NULL;
-	check_free(k);
-	finish_onboarding(pool, id, passed, &w);
-	free(request_id);
-	free(data_request_id);
-	free(registration_id);
-}
-
-static long
-on_check_timeout(struct loop *l, long long id, void *arg)
-{
-	struct pool_check *k = arg;
-
-	warn("onboarding validator [%ld] ran out of time: killed",
-	    (long)k->pid);
-	k->killed = 1;
-	k->timer = 0;
-	kill(-k->pid, SIGKILL);
-	return LOOP_NOMORE;
-}
-
-/* A file holding TEXT, positioned at its start, for a child's stdin. */
-static int
-stdin_file(const char *text)
-{
-	size_t len = strlen(text), off = 0;
-	int fd = memfd_create("onboarding", MFD_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	while (off < len) {
-		n = write(fd, text + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			close(fd);
-			return -1;
-		}
-		off += (size_t)n;
-	}
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static void
-exec_validator(const char *cmd, int in, int out)
-{
-	sigset_t none;
-
-	setpgid(0, 0);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
-		_exit(126);
-	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-	_exit(127);
-}
-
-static int
-spawn_validator(struct pool_check *k, const char *cmd, const char *input)
-{
-	struct pool *pool = k->pool;
-	int in, pipefd[2];
-
-	in = stdin_file(input);
-	if (in < 0)
-		return error_errno("cannot prepare the validator's input");
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		close(in);
-		return error_errno("cannot create a pipe");
-	}
-	k->pid = fork();
-	if (k->pid == 0)
-		exec_validator(cmd, in, pipefd[1]);
-	close(in);
-	close(pipefd[1]);
-	if (k->pid < 0) {
-		close(pipefd[0]);
-		return error_errno("cannot start the onboarding validator");
-	}
-	setpgid(k->pid, k->pid);
-	k->outfd = pipefd[0];
-	fcntl(k->outfd, F_SETFL, fcntl(k->outfd, F_GETFL) | O_NONBLOCK);
-	k->pidfd = (int)syscall(SYS_pidfd_open, k->pid, 0);
-	if (k->pidfd < 0 || loop_add_fd(pool->loop, k->pidfd, LOOP_READ,
-	    on_check_exit, k) < 0 || loop_add_fd(pool->loop, k->outfd,
-	    LOOP_READ, on_check_output, k) < 0) {
-		kill(-k->pid, SIGKILL);
-		waitpid(k->pid, NULL, 0);
-		return error_errno("cannot watch the onboarding validator");
-	}
-	k->timer = loop_add_timer(pool->loop,
-	    (long)(pool->run.onboarding_validator_timeout * 1000),
-	    on_check_timeout, k);
-	log_debug("onboarding validator [%ld] started", (long)k->pid);
-	return 0;
+	w.request_id = k->request_id;
+	w.data_request_id = k->data_request_id;
+	w.registration_id = k->registration_id;
+	finish_onboarding(k->pool, k->id, passed, &w);
 }
 
 static char *
@@ -641,20 +476,17 @@ start_check(struct pool *pool, int64_t id, const struct waiter *w)
 		return;
 	}
 	if (run->onboarding_validator) {
-		k = xcalloc(1, sizeof(*k));
-		k->pool = pool;
-		k->onboarding_id = id;
-		k->pidfd = k->outfd = -1;
+		k = pool_check_new(pool, POOL_CHECK_ONBOARDING, id,
+		    onboarding_checked);
 		k->conn_id = w->conn_id;
 		k->request_id = w->request_id ? xstrdup(w->request_id) : NULL;
 		k->data_request_id = w->data_request_id ?
 		    xstrdup(w->data_request_id) : NULL;
 		k->registration_id = w->registration_id ?
 		    xstrdup(w->registration_id) : NULL;
-		k->next = pool->checks;
-		pool->checks = k;
-		if (spawn_validator(k, run->onboarding_validator, input) < 0) {
-			check_free(k);
+		if (pool_check_spawn(k, run->onboarding_validator, input,
+		    run->onboarding_validator_timeout) < 0) {
+			pool_check_free(k);
 			finish_onboarding(pool, id, 0, w);
 		}
 	} else {
@@ -665,17 +497,6 @@ start_check(struct pool *pool, int64_t id, const struct waiter *w)
 	}
 	msg_free(outputs);
 	free(input);
-}
-
-static struct pool_check *
-check_running(struct pool *pool, int64_t id)
-{
-	struct pool_check *k;
-
-	for (k = pool->checks; k; k = k->next)
-		if (k->onboarding_id == id)
-			return k;
-	return NULL;
 }
 
 /* A submit for an onboarding agent that has finished already. */
@@ -785,7 +606,8 @@ pool_submit_onboarding(struct pool_conn *c, const struct msg_packet *p)
 	}
 	if (strcmp(o.status, AGENT_ONBOARDING)) {
 		db_rollback(pool->db);
-		if (!strcmp(o.status, AGENT_WAITING) && check_running(pool, id))
+		if (!strcmp(o.status, AGENT_WAITING) && pool_check_find(pool,
+		    POOL_CHECK_ONBOARDING, id))
 			pool_send_error(c, p->request_id, "the onboarding "
 			    "answers are being checked", 1);
 		else if (!strcmp(o.status, AGENT_WAITING))
@@ -839,16 +661,4 @@ pool_recheck_onboarding(struct pool *pool)
 	}
 	free(ids);
 	return 0;
-}
-
-void
-pool_checks_kill(struct pool *pool)
-{
-	while (pool->checks) {
-		struct pool_check *k = pool->checks;
-
-		kill(-k->pid, SIGKILL);
-		waitpid(k->pid, NULL, 0);
-		check_free(k);
-	}
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The chat task's runner: one process per assignment, started by
 mephisto-pool.  It reads events on stdin and writes commands on stdout,
-one JSON object per line (see cmd/mephisto-pool/live.c).
+one JSON object per line (see cmd/mephisto-pool/runner.c).
 
 Every message a worker sends is relayed to the other workers of the
 assignment, tagged with the sender's unit index; a worker who joins late
