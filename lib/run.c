@@ -1096,9 +1096,10 @@ run_list(struct db *db, cJSON *out, char **errp)
 	return 0;
 }
 
-/* Parse column COL as JSON, or null when it is NULL or not JSON. */
+/* Parse column COL as JSON, or null when it is NULL or not JSON (VALID,
+ * the column saying so, is not needed). */
 static cJSON *
-col_json(sqlite3_stmt *st, int col)
+col_json(sqlite3_stmt *st, int col, int valid)
 {
 	const char *s = (const char *)sqlite3_column_text(st, col);
 	cJSON *v = s ? cJSON_Parse(s) : NULL;
@@ -1116,10 +1117,21 @@ add_real(cJSON *obj, const char *key, sqlite3_stmt *st, int col)
 		    sqlite3_column_double(st, col));
 }
 
+/* Column COL as a raw JSON item when column VALID says it is JSON. */
 static cJSON *
-result_row(sqlite3_stmt *st)
+col_raw(sqlite3_stmt *st, int col, int valid)
+{
+	const char *s = (const char *)sqlite3_column_text(st, col);
+
+	return s && sqlite3_column_int(st, valid) ? cJSON_CreateRaw(s) :
+	    cJSON_CreateNull();
+}
+
+static cJSON *
+result_row(sqlite3_stmt *st, int raw)
 {
 	cJSON *row = cJSON_CreateObject(), *files;
+	cJSON *(*json)(sqlite3_stmt *, int, int) = raw ? col_raw : col_json;
 
 	add_id(row, "unit_id", sqlite3_column_int64(st, 0));
 	add_id(row, "assignment_id", sqlite3_column_int64(st, 1));
@@ -1128,11 +1140,11 @@ result_row(sqlite3_stmt *st)
 	add_id(row, "worker_id", sqlite3_column_int64(st, 4));
 	add_text(row, "worker_name", st, 5);
 	add_text(row, "status", st, 6);
-	cJSON_AddItemToObject(row, "inputs", col_json(st, 7));
-	cJSON_AddItemToObject(row, "outputs", col_json(st, 8));
+	cJSON_AddItemToObject(row, "inputs", json(st, 7, 12));
+	cJSON_AddItemToObject(row, "outputs", json(st, 8, 13));
 	add_real(row, "task_start", st, 9);
 	add_real(row, "task_end", st, 10);
-	files = col_json(st, 11);
+	files = json(st, 11, 14);
 	if (cJSON_IsNull(files)) {
 		cJSON_Delete(files);
 		files = cJSON_CreateArray();
@@ -1161,7 +1173,8 @@ status_wanted(const struct run_results_query *q, const char *status)
 	"SELECT u.unit_id, u.assignment_id, u.task_run_id, u.agent_id, " \
 	"u.worker_id, w.worker_name, u.status, " \
 	"COALESCE(d.inputs, ad.shared), d.outputs, d.task_start, " \
-	"d.task_end, d.files FROM units u " \
+	"d.task_end, d.files, json_valid(COALESCE(d.inputs, ad.shared)), " \
+	"json_valid(d.outputs), json_valid(d.files) FROM units u " \
 	"LEFT JOIN workers w ON w.worker_id = u.worker_id " \
 	"LEFT JOIN agent_data d ON d.agent_id = u.agent_id " \
 	"LEFT JOIN assignment_data ad ON ad.assignment_id = u.assignment_id "
@@ -1198,7 +1211,7 @@ run_results(struct db *db, const struct run_results_query *q,
 		if (!status_wanted(q, (const char *)sqlite3_column_text(st,
 		    6)))
 			continue;
-		row = result_row(st);
+		row = result_row(st, q->raw);
 		r = fn(row, arg);
 		cJSON_Delete(row);
 		if (r < 0)

@@ -152,16 +152,22 @@ struct run_results_query {
 					   rejected, soft_rejected */
 	size_t nr_statuses;
 	int64_t unit_id;		/* only this unit, or 0 */
+	/*
+	 * inputs, outputs and files as the text stored (cJSON raw items,
+	 * null when not valid JSON): cheap to print, not to be read.
+	 */
+	int raw;
 };
 
 /*
  * Call FN for each unit matching Q, in unit order, with its result as a
  * JSON object: unit_id, assignment_id, task_run_id, agent_id, worker_id,
  * worker_name, status, inputs, outputs, task_start, task_end, files (ids
- * as strings, missing values null).  FN returns 0 to go on, -1 to stop
- * (run_results then returns -1 with *errp NULL).
+ * as strings, missing values null).  FN may add to the row, which is
+ * freed after it returns; it returns 0 to go on, -1 to stop (run_results
+ * then returns -1 with *errp NULL).
  */
-typedef int run_result_fn(const struct cJSON *row, void *arg);
+typedef int run_result_fn(struct cJSON *row, void *arg);
 int run_results(struct db *db, const struct run_results_query *q,
     run_result_fn *fn, void *arg, char **errp);
 

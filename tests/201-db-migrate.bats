@@ -106,7 +106,7 @@ add_rows() {
 	assert_file_not_exists "$MEPHISTO_DB-wal"
 }
 
-@test "a version 2 database whose pool already made the unit index upgrades to 3" {
+@test "a version 2 database whose pool already made the unit index upgrades to the last version" {
 	run -0 test-db open-version "$MEPHISTO_DB" 2
 	sql "CREATE INDEX IF NOT EXISTS unit_by_run_status_date_index ON units (task_run_id, status, creation_date, unit_id)"
 	run -0 test-db open "$MEPHISTO_DB"

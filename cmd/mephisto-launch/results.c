@@ -86,7 +86,7 @@ statuses_release(struct statuses *s)
 }
 
 static int
-print_row(const cJSON *row, void *arg)
+print_row(cJSON *row, void *arg)
 {
 	char *s = cJSON_PrintUnformatted(row);
 
@@ -97,7 +97,7 @@ print_row(const cJSON *row, void *arg)
 }
 
 static int
-collect_row(const cJSON *row, void *arg)
+collect_row(cJSON *row, void *arg)
 {
 	cJSON_AddItemToArray(arg, cJSON_Duplicate(row, 1));
 	return 0;
@@ -228,7 +228,7 @@ cmd_results(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct run_results_query q = { 0, NULL, NULL, 0, 0 };
+	struct run_results_query q = { 0, NULL, NULL, 0, 0, 0 };
 	struct statuses st = { 0 };
 	cJSON *rows = NULL;
 	struct db *db;
@@ -281,6 +281,7 @@ cmd_results(int argc, char **argv)
 	}
 	if (csv)
 		rows = cJSON_CreateArray();
+	q.raw = !csv;
 	r = run_results(db, &q, csv ? collect_row : print_row, rows, &err);
 	if (r < 0 && err)
 		die("%s", err);

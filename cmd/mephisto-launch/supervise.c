@@ -40,7 +40,9 @@
  * started again after a backoff.  Every TICK_MS it reads the unit counts,
  * launches units while fewer than max_num_concurrent_units are live,
  * prints new results and redraws the progress line; the pool's event
- * stream only makes the next tick come sooner.  When every unit is final
+ * stream only makes the next tick come sooner (SOON_MS after an event, but
+ * never within SOON_GAP_MS of the last tick, so a busy run is counted a few
+ * times a second rather than after every event).  When every unit is final
  * the run is completed and the children are stopped, io first.
  *
  * A first SIGINT/SIGTERM stops launching, expires units nobody holds and
@@ -51,6 +53,7 @@
 
 #define TICK_MS 200
 #define SOON_MS 20
+#define SOON_GAP_MS 100
 #define READY_TIMEOUT_MS 20000
 #define STOP_TIMEOUT_MS 5000
 #define PLAIN_PROGRESS_MS 5000
@@ -101,6 +104,7 @@ struct sup {
 	int failed;		/* a child could not be kept running */
 	int64_t deadline_ms;	/* end of the grace period */
 	long long soon;		/* pending early tick */
+	long long last_tick_ms;	/* when the units were last counted */
 	struct run_counts counts;
 	/* progress */
 	int tty;
@@ -622,8 +626,12 @@ on_soon(struct loop *l, long long id, void *arg)
 static void
 tick_soon(struct sup *s)
 {
+	long long wait = s->last_tick_ms + SOON_GAP_MS - loop_now_ms();
+
+	if (wait < SOON_MS)
+		wait = SOON_MS;
 	if (!s->soon && s->phase != PHASE_DONE)
-		s->soon = loop_add_timer(s->loop, SOON_MS, on_soon, s);
+		s->soon = loop_add_timer(s->loop, (long)wait, on_soon, s);
 }
 
 static void
@@ -768,7 +776,7 @@ clear_line(struct sup *s)
 /* --- results --- */
 
 static int
-print_result(const cJSON *row, void *arg)
+print_result(cJSON *row, void *arg)
 {
 	char *txt = cJSON_PrintUnformatted(row);
 
@@ -798,7 +806,7 @@ max_seq(struct sup *s)
 static void
 new_results(struct sup *s)
 {
-	struct run_results_query q = { 0, NULL, NULL, 0, 0 };
+	struct run_results_query q = { 0, NULL, NULL, 0, 0, 1 };
 	int64_t *ids = NULL;
 	sqlite3_stmt *st;
 	size_t n = 0, alloc = 0, i;
@@ -895,6 +903,7 @@ tick(struct sup *s)
 
 	if (s->phase == PHASE_DONE)
 		return;
+	s->last_tick_ms = loop_now_ms();
 	if (run_counts(s->db, s->run_id, &s->counts, &err) < 0) {
 		clear_line(s);
 		warn("%s", err);

@@ -215,18 +215,16 @@ add_review(struct db *db, cJSON *row)
 }
 
 static int
-export_row(const cJSON *row, void *arg)
+export_row(cJSON *row, void *arg)
 {
 	struct export_ctx *c = arg;
-	cJSON *copy = msg_dup(row);
 
-	add_review(c->db, copy);
+	add_review(c->db, row);
 	if (c->rows) {
-		msg_push(c->rows, copy);
+		msg_push(c->rows, msg_dup(row));
 		return 0;
 	}
-	review_print_line(copy);
-	msg_free(copy);
+	review_print_line(row);
 	return ferror(stdout) ? -1 : 0;
 }
 
@@ -300,7 +298,7 @@ int
 review_cmd_export(int argc, char **argv)
 {
 	struct xopts o = { 0 };
-	struct run_results_query q = { 0, NULL, NULL, 0, 0 };
+	struct run_results_query q = { 0, NULL, NULL, 0, 0, 0 };
 	struct review_query rq = { 0 };
 	struct export_ctx c;
 	char *err = NULL;
@@ -318,6 +316,7 @@ review_cmd_export(int argc, char **argv)
 	q.nr_statuses = o.nr_statuses ? o.nr_statuses :
 	    ARRAY_SIZE(all_statuses);
 	c.rows = o.csv ? msg_new_array() : NULL;
+	q.raw = !o.csv;
 	r = run_results(c.db, &q, export_row, &c, &err);
 	if (r < 0 && err)
 		die("%s", err);
