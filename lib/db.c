@@ -171,6 +171,12 @@ db_exec_retry(struct db *db, const char *sql)
 	}
 }
 
+void
+db_bulk_read(struct db *db)
+{
+	db_exec(db, "PRAGMA mmap_size = 1073741824");
+}
+
 int
 db_exec(struct db *db, const char *sql)
 {

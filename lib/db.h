@@ -141,6 +141,11 @@ int db_batch_end(struct db *db);
  * Returns 0, or -1 (see db_errmsg()).
  */
 int db_exec(struct db *db, const char *sql);
+/*
+ * A large part of the database is about to be read (an export): read it
+ * through a memory map rather than a system call per page.
+ */
+void db_bulk_read(struct db *db);
 
 /*
  * The prepared statement for SQL (exactly one statement), from the

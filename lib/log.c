@@ -295,6 +295,15 @@ bug_at(const char *file, int line, const char *fmt, ...)
 	abort();
 }
 
+void
+log_stdout_bulk(void)
+{
+	static char buf[64 * 1024];
+
+	if (!isatty(STDOUT_FILENO))
+		setvbuf(stdout, buf, _IOFBF, sizeof(buf));
+}
+
 int
 log_close_stdout(void)
 {

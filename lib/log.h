@@ -101,4 +101,11 @@ void bug_at(const char *file, int line, const char *fmt, ...)
  */
 int log_close_stdout(void);
 
+/*
+ * Many lines are about to be printed: when stdout is not a terminal, give
+ * it a 64 KiB buffer (the lines are complete when log_close_stdout() or an
+ * fflush() returns).  Call before the first output.
+ */
+void log_stdout_bulk(void);
+
 #endif

@@ -1174,7 +1174,21 @@ status_wanted(const struct run_results_query *q, const char *status)
 	"u.worker_id, w.worker_name, u.status, " \
 	"COALESCE(d.inputs, ad.shared), d.outputs, d.task_start, " \
 	"d.task_end, d.files, json_valid(COALESCE(d.inputs, ad.shared)), " \
-	"json_valid(d.outputs), json_valid(d.files) FROM units u " \
+	"json_valid(d.outputs), json_valid(d.files)"
+/*
+ * The unit's last review (as JSON; the 1 after it says so for col_raw()),
+ * its paid bonuses and whether its worker is blocked.
+ */
+#define REVIEW_COLUMNS \
+	", (SELECT json_object('status', r.status, 'note', r.review_note, " \
+	"'time', r.creation_date) FROM worker_review r WHERE " \
+	"r.unit_id = u.unit_id AND r.status IS NOT NULL ORDER BY r.id DESC " \
+	"LIMIT 1), 1, (SELECT coalesce(sum(l.amount), 0) FROM ledger l " \
+	"WHERE l.unit_id = u.unit_id AND l.kind = 'bonus' AND " \
+	"l.status = 'paid'), EXISTS (SELECT 1 FROM provider_workers p " \
+	"WHERE p.worker_id = u.worker_id AND p.is_blocked)"
+#define RESULT_FROM \
+	" FROM units u " \
 	"LEFT JOIN workers w ON w.worker_id = u.worker_id " \
 	"LEFT JOIN agent_data d ON d.agent_id = u.agent_id " \
 	"LEFT JOIN assignment_data ad ON ad.assignment_id = u.assignment_id "
@@ -1185,26 +1199,24 @@ run_results(struct db *db, const struct run_results_query *q,
 {
 	sqlite3_stmt *st;
 	cJSON *row;
+	char *sql;
 	int rc, r = 0;
 
-	if (q->unit_id) {
-		st = db_stmt(db, RESULT_COLUMNS "WHERE u.unit_id = ?");
-		if (st)
-			sqlite3_bind_int64(st, 1, q->unit_id);
-	} else if (q->run_id) {
-		st = db_stmt(db, RESULT_COLUMNS "WHERE u.task_run_id = ? "
-		    "ORDER BY u.unit_id");
-		if (st)
-			sqlite3_bind_int64(st, 1, q->run_id);
-	} else {
-		st = db_stmt(db, RESULT_COLUMNS "JOIN task_runs r ON "
-		    "r.task_run_id = u.task_run_id JOIN tasks t ON "
-		    "t.task_id = r.task_id WHERE t.task_name = ? "
-		    "ORDER BY r.creation_date, u.task_run_id, u.unit_id");
-		if (st)
-			sqlite3_bind_text(st, 1, q->task_name, -1,
-			    SQLITE_STATIC);
-	}
+	sql = xasprintf(RESULT_COLUMNS "%s" RESULT_FROM "%s",
+	    q->review ? REVIEW_COLUMNS : "",
+	    q->unit_id ? "WHERE u.unit_id = ?" :
+	    q->run_id ? "WHERE u.task_run_id = ? ORDER BY u.unit_id" :
+	    "JOIN task_runs r ON r.task_run_id = u.task_run_id "
+	    "JOIN tasks t ON t.task_id = r.task_id WHERE t.task_name = ? "
+	    "ORDER BY r.creation_date, u.task_run_id, u.unit_id");
+	st = db_stmt(db, sql);
+	free(sql);
+	if (st && q->unit_id)
+		sqlite3_bind_int64(st, 1, q->unit_id);
+	else if (st && q->run_id)
+		sqlite3_bind_int64(st, 1, q->run_id);
+	else if (st)
+		sqlite3_bind_text(st, 1, q->task_name, -1, SQLITE_STATIC);
 	if (!st)
 		return fail(db, errp, "cannot read results");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1212,6 +1224,14 @@ run_results(struct db *db, const struct run_results_query *q,
 		    6)))
 			continue;
 		row = result_row(st, q->raw);
+		if (q->review) {
+			cJSON_AddItemToObject(row, "review", q->raw ?
+			    col_raw(st, 15, 16) : col_json(st, 15, 16));
+			cJSON_AddNumberToObject(row, "bonus",
+			    sqlite3_column_double(st, 17));
+			cJSON_AddBoolToObject(row, "blocked",
+			    sqlite3_column_int(st, 18));
+		}
 		r = fn(row, arg);
 		cJSON_Delete(row);
 		if (r < 0)

@@ -157,6 +157,11 @@ struct run_results_query {
 	 * null when not valid JSON): cheap to print, not to be read.
 	 */
 	int raw;
+	/*
+	 * Add review ({status, note, time} of the unit's last decision, or
+	 * null), bonus (paid, in total) and blocked (its worker).
+	 */
+	int review;
 };
 
 /*

@@ -228,7 +228,7 @@ cmd_results(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct run_results_query q = { 0, NULL, NULL, 0, 0, 0 };
+	struct run_results_query q = { 0, NULL, NULL, 0, 0, 0, 0 };
 	struct statuses st = { 0 };
 	cJSON *rows = NULL;
 	struct db *db;
@@ -282,6 +282,8 @@ cmd_results(int argc, char **argv)
 	if (csv)
 		rows = cJSON_CreateArray();
 	q.raw = !csv;
+	db_bulk_read(db);
+	log_stdout_bulk();
 	r = run_results(db, &q, csv ? collect_row : print_row, rows, &err);
 	if (r < 0 && err)
 		die("%s", err);

@@ -806,7 +806,7 @@ max_seq(struct sup *s)
 static void
 new_results(struct sup *s)
 {
-	struct run_results_query q = { 0, NULL, NULL, 0, 0, 1 };
+	struct run_results_query q = { 0, NULL, NULL, 0, 0, 1, 0 };
 	int64_t *ids = NULL;
 	sqlite3_stmt *st;
 	size_t n = 0, alloc = 0, i;

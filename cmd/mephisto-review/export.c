@@ -165,66 +165,16 @@ struct export_ctx {
 	cJSON *rows;		/* CSV: collected rows; NULL for JSON lines */
 };
 
-/* Add review, bonus and blocked to ROW (a result of run_results()). */
-static void
-add_review(struct db *db, cJSON *row)
-{
-	sqlite3_stmt *st;
-	cJSON *r;
-	int64_t unit_id, worker_id = 0;
-	int rc;
-
-	if (msg_get_id(row, "unit_id", &unit_id, NULL) < 0)
-		return;
-	msg_opt_id(row, "worker_id", 0, &worker_id, NULL);
-	st = db_stmt(db, "SELECT status, review_note, creation_date FROM "
-	    "worker_review WHERE unit_id = ? AND status IS NOT NULL "
-	    "ORDER BY id DESC LIMIT 1");
-	if (!st)
-		die("cannot read reviews: %s", db_errmsg(db));
-	sqlite3_bind_int64(st, 1, unit_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		r = msg_set_object(row, "review");
-		msg_set_str(r, "status", (const char *)
-		    sqlite3_column_text(st, 0));
-		msg_set_str(r, "note", (const char *)
-		    sqlite3_column_text(st, 1));
-		msg_set_str(r, "time", (const char *)
-		    sqlite3_column_text(st, 2));
-	} else {
-		msg_set_null(row, "review");
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		die("cannot read reviews: %s", db_errmsg(db));
-	st = db_stmt(db, "SELECT coalesce(sum(amount), 0) FROM ledger WHERE "
-	    "unit_id = ? AND kind = 'bonus' AND status = 'paid'");
-	if (!st || sqlite3_bind_int64(st, 1, unit_id) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW)
-		die("cannot read the ledger: %s", db_errmsg(db));
-	msg_set_double(row, "bonus", sqlite3_column_double(st, 0));
-	sqlite3_reset(st);
-	st = db_stmt(db, "SELECT count(*) FROM provider_workers WHERE "
-	    "worker_id = ? AND is_blocked");
-	if (!st || sqlite3_bind_int64(st, 1, worker_id) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW)
-		die("cannot read workers: %s", db_errmsg(db));
-	msg_set_bool(row, "blocked", sqlite3_column_int(st, 0) > 0);
-	sqlite3_reset(st);
-}
-
 static int
 export_row(cJSON *row, void *arg)
 {
 	struct export_ctx *c = arg;
 
-	add_review(c->db, row);
 	if (c->rows) {
 		msg_push(c->rows, msg_dup(row));
 		return 0;
 	}
-	review_print_line(row);
+	review_write_line(row);
 	return ferror(stdout) ? -1 : 0;
 }
 
@@ -298,7 +248,7 @@ int
 review_cmd_export(int argc, char **argv)
 {
 	struct xopts o = { 0 };
-	struct run_results_query q = { 0, NULL, NULL, 0, 0, 0 };
+	struct run_results_query q = { 0, NULL, NULL, 0, 0, 0, 0 };
 	struct review_query rq = { 0 };
 	struct export_ctx c;
 	char *err = NULL;
@@ -317,6 +267,9 @@ review_cmd_export(int argc, char **argv)
 	    ARRAY_SIZE(all_statuses);
 	c.rows = o.csv ? msg_new_array() : NULL;
 	q.raw = !o.csv;
+	q.review = 1;
+	db_bulk_read(c.db);
+	log_stdout_bulk();
 	r = run_results(c.db, &q, export_row, &c, &err);
 	if (r < 0 && err)
 		die("%s", err);
