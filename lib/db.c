@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ struct db {
 	int batch_lost;		/* SQLite rolled the whole batch back */
 	int savepoints;		/* db_begin() savepoints open in it */
 	struct histogram lat_begin, lat_commit;	/* seconds, for metrics */
+	struct checkpointer *ckpt;	/* or NULL: SQLite checkpoints inline */
 };
 
 /* One migration: pointers into db_schema_sql. */
@@ -499,11 +502,113 @@ db_open(const char *path, char **errp)
 
 static void stmt_cache_free(struct db *db);
 
+/*
+ * The background checkpointer: a thread with a connection of its own
+ * copies the write-ahead log into the database file every
+ * CHECKPOINT_EVERY_MS (a passive checkpoint, which waits for nobody), so
+ * that the owner's commits do not stop to do it.  The owner's connection
+ * still checkpoints by itself if the log passes CHECKPOINT_BACKSTOP pages.
+ */
+#define CHECKPOINT_EVERY_MS 50
+#define CHECKPOINT_BACKSTOP 20000
+
+struct checkpointer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int stop;
+	sqlite3 *handle;
+};
+
+static void *
+checkpoint_loop(void *arg)
+{
+	struct checkpointer *c = arg;
+	struct timespec t;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stop) {
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_nsec += CHECKPOINT_EVERY_MS * 1000000L;
+		if (t.tv_nsec >= 1000000000L) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&c->wake, &c->lock, &t);
+		if (c->stop)
+			break;
+		pthread_mutex_unlock(&c->lock);
+		sqlite3_wal_checkpoint_v2(c->handle, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int
+db_checkpoint_in_background(struct db *db, char **errp)
+{
+	struct checkpointer *c;
+	sigset_t all, old;
+	char sql[64];
+	int rc;
+
+	if (db->ckpt)
+		return 0;
+	c = xcalloc(1, sizeof(*c));
+	if (sqlite3_open_v2(db->path, &c->handle, SQLITE_OPEN_READWRITE,
+	    NULL) != SQLITE_OK) {
+		*errp = xasprintf("cannot open database '%s' for "
+		    "checkpoints: %s", db->path, sqlite3_errmsg(c->handle));
+		sqlite3_close(c->handle);
+		free(c);
+		return -1;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->wake, NULL);
+	/* Signals are the owner's (signalfd): the thread takes none. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&c->thread, NULL, checkpoint_loop, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		*errp = xasprintf("cannot start the checkpoint thread: %s",
+		    strerror(rc));
+		sqlite3_close(c->handle);
+		pthread_cond_destroy(&c->wake);
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return -1;
+	}
+	db->ckpt = c;
+	snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint = %d",
+	    CHECKPOINT_BACKSTOP);
+	db_exec(db, sql);
+	return 0;
+}
+
+static void
+checkpointer_stop(struct checkpointer *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->stop = 1;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	sqlite3_close(c->handle);
+	pthread_cond_destroy(&c->wake);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
 void
 db_close(struct db *db)
 {
 	if (!db)
 		return;
+	if (db->ckpt)
+		checkpointer_stop(db->ckpt);
 	stmt_cache_free(db);
 	/* _v2: a statement the caller forgot keeps the handle alive. */
 	sqlite3_close_v2(db->handle);

@@ -146,6 +146,13 @@ int db_exec(struct db *db, const char *sql);
  * through a memory map rather than a system call per page.
  */
 void db_bulk_read(struct db *db);
+/*
+ * Copy the write-ahead log into the database file from a thread of its
+ * own (until db_close()), rather than in the commit that fills it: for a
+ * daemon whose commits must not stall.  A child forked afterwards must
+ * exec or exit without using the database.
+ */
+int db_checkpoint_in_background(struct db *db, char **errp);
 
 /*
  * The prepared statement for SQL (exactly one statement), from the

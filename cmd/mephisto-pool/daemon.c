@@ -817,8 +817,8 @@ pool_open(struct pool *pool, int64_t run_id)
 	}
 	pool->db = db_open(dbpath, &err);
 	free(dbpath);
-	if (!pool->db || model_run_load(pool->db, run_id, &pool->run,
-	    &err) < 0) {
+	if (!pool->db || db_checkpoint_in_background(pool->db, &err) < 0 ||
+	    model_run_load(pool->db, run_id, &pool->run, &err) < 0) {
 		free(data);
 		error("%s", err);
 		free(err);
