@@ -34,6 +34,10 @@
  *   ws-echo   heartbeats on WebSockets, timed until io echoes them; with
  *             --rate the sockets share an open-loop schedule, without it
  *             each socket keeps --window heartbeats in flight
+ *   ws-live   live updates on WebSockets, one socket per agent id read
+ *             from --agents FILE (agents of a live task whose runner
+ *             echoes updates), timed until the runner's answer arrives;
+ *             --rate and --window as for ws-echo
  *   ws-hold   open the WebSockets, send alive and a heartbeat every
  *             --interval seconds, and hold them for the duration
  *
@@ -45,20 +49,25 @@
 static const char usage_text[] =
 "usage: mephisto-bench [options] MODE HOST:PORT\n"
 "\n"
-"MODE: register, submit, static, ws-echo or ws-hold\n"
+"MODE: register, submit, static, ws-echo, ws-live or ws-hold\n"
 "\n"
 "  -c N             connections (default 16)\n"
 "  -d SECONDS       run this long (default 3)\n"
 "  -n N             stop after N answers (default: no limit)\n"
-"  --agents FILE    register: append agent ids; submit: read them\n"
+"  --agents FILE    register: append agent ids; submit, ws-live: read\n"
+"                   them\n"
 "  --path PATH      static: the page to get (default /)\n"
-"  --rate R         ws-echo: heartbeats per second over all sockets\n"
-"  --window W       ws-echo without --rate: heartbeats in flight per\n"
+"  --rate R         ws-echo, ws-live: packets per second over all sockets\n"
+"  --window W       ws-echo, ws-live without --rate: packets in flight per\n"
 "                   socket (default 4)\n"
 "  --interval S     ws-hold: seconds between heartbeats (default 5)\n"
 "  --ready FILE     ws-hold: write a line to FILE once every socket is up\n";
 
-enum mode { M_REGISTER, M_SUBMIT, M_STATIC, M_WS_ECHO, M_WS_HOLD };
+enum mode { M_REGISTER, M_SUBMIT, M_STATIC, M_WS_ECHO, M_WS_LIVE, M_WS_HOLD };
+
+/* WebSocket modes, and those that time an answer to each packet. */
+#define IS_WS(m) ((m) >= M_WS_ECHO)
+#define ECHOES(m) ((m) == M_WS_ECHO || (m) == M_WS_LIVE)
 
 #define RING 64			/* in-flight send times per connection */
 
@@ -70,7 +79,8 @@ struct conn {
 	double sent[RING];	/* send times of requests in flight */
 	unsigned head, nr;
 	double next_beat;	/* ws-hold */
-	char *agent;		/* submit: the agent of the request in flight */
+	char *agent;		/* submit: the agent of the request in flight;
+				   ws-live: the socket's agent */
 };
 
 struct bench {
@@ -400,18 +410,38 @@ ws_frame(struct conn *c, const char *s, size_t len)
 static void
 ws_send_packet(struct bench *b, struct conn *c, const char *type)
 {
-	char *s = xasprintf("{\"packet_type\": \"%s\", \"subject_id\": "
-	    "\"bench-agent-%ld\", \"data\": {}, \"client_timestamp\": %.6f}",
-	    type, (long)(c - b->conns), wall_epoch());
+	char *s;
 
+	if (c->agent)
+		s = xasprintf("{\"packet_type\": \"%s\", \"subject_id\": "
+		    "\"%s\", \"data\": {}, \"client_timestamp\": %.6f}", type,
+		    c->agent, wall_epoch());
+	else
+		s = xasprintf("{\"packet_type\": \"%s\", \"subject_id\": "
+		    "\"bench-agent-%ld\", \"data\": {}, "
+		    "\"client_timestamp\": %.6f}", type, (long)(c - b->conns),
+		    wall_epoch());
 	ws_frame(c, s, strlen(s));
 	free(s);
 }
 
+/* ws-echo: a heartbeat; ws-live: a live update for the runner. */
 static void
 ws_heartbeat(struct bench *b, struct conn *c)
 {
-	ws_send_packet(b, c, "heartbeat");
+	char *s;
+
+	if (b->mode == M_WS_LIVE) {
+		s = xasprintf("{\"packet_type\": "
+		    "\"mephisto_bound_live_update\", \"subject_id\": \"%s\", "
+		    "\"data\": {\"update_id\": \"b%ld\", \"text\": "
+		    "\"benchmark\"}, \"client_timestamp\": %.6f}", c->agent,
+		    ++b->seq, wall_epoch());
+		ws_frame(c, s, strlen(s));
+		free(s);
+	} else {
+		ws_send_packet(b, c, "heartbeat");
+	}
 	push_time(c);
 	b->sent++;
 }
@@ -478,7 +508,8 @@ ws_read(struct bench *b, struct conn *c)
 	}
 	while ((n = ws_parse(&c->in, &opcode)) > 0) {
 		if (opcode == 1 && memmem(c->in.buf, (size_t)n,
-		    "\"heartbeat\"", 11))
+		    b->mode == M_WS_LIVE ? "client_bound_live_update" :
+		    "\"heartbeat\"", b->mode == M_WS_LIVE ? 24 : 11))
 			record(b, c);
 		else if (opcode == 8) {
 			b->errors++;
@@ -486,7 +517,7 @@ ws_read(struct bench *b, struct conn *c)
 			return;
 		}
 		buf_remove_front(&c->in, (size_t)n);
-		if (b->mode == M_WS_ECHO && !b->rate && !stopping(b)) {
+		if (ECHOES(b->mode) && !b->rate && !stopping(b)) {
 			ws_heartbeat(b, c);
 			flush_out(b, c);
 		}
@@ -517,7 +548,7 @@ on_event(struct bench *b, struct conn *c, uint32_t events)
 
 	if (!c->up && (events & EPOLLOUT) && !(events & (EPOLLERR |
 	    EPOLLHUP))) {
-		if (b->mode == M_WS_ECHO || b->mode == M_WS_HOLD) {
+		if (IS_WS(b->mode)) {
 			c->up = 2;
 			ws_start(b, c);
 		} else {
@@ -547,7 +578,7 @@ on_event(struct bench *b, struct conn *c, uint32_t events)
 			if ((size_t)n < sizeof(chunk))
 				break;
 		}
-		if (b->mode == M_WS_ECHO || b->mode == M_WS_HOLD)
+		if (IS_WS(b->mode))
 			ws_read(b, c);
 		else
 			http_read(b, c);
@@ -718,14 +749,16 @@ parse_args(struct bench *b, int argc, char **argv)
 		b->mode = M_STATIC;
 	else if (!strcmp(m, "ws-echo"))
 		b->mode = M_WS_ECHO;
+	else if (!strcmp(m, "ws-live"))
+		b->mode = M_WS_LIVE;
 	else if (!strcmp(m, "ws-hold"))
 		b->mode = M_WS_HOLD;
 	else
 		usage(2);
 	if (parse_target(b, argv[optind + 1]) < 0)
 		die("'%s' is not an IPv4 HOST:PORT", argv[optind + 1]);
-	if (b->mode == M_SUBMIT && !b->agents_path)
-		die("submit needs --agents FILE");
+	if ((b->mode == M_SUBMIT || b->mode == M_WS_LIVE) && !b->agents_path)
+		die("%s needs --agents FILE", m);
 }
 
 int
@@ -745,8 +778,11 @@ main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (b.mode == M_SUBMIT && load_agents(&b) < 0)
+	if ((b.mode == M_SUBMIT || b.mode == M_WS_LIVE) && load_agents(&b) < 0)
 		return 1;
+	if (b.mode == M_WS_LIVE && b.nr_agents < (size_t)b.nconn)
+		die("ws-live: %zu agents in '%s' for %d sockets", b.nr_agents,
+		    b.agents_path, b.nconn);
 	if (b.mode == M_REGISTER && b.agents_path) {
 		b.agents_out = fopen(b.agents_path, "a");
 		if (!b.agents_out)
@@ -763,30 +799,32 @@ main(int argc, char **argv)
 	for (i = 0; i < b.nconn; i++) {
 		buf_init(&b.conns[i].in);
 		buf_init(&b.conns[i].out);
+		if (b.mode == M_WS_LIVE)
+			b.conns[i].agent = xstrdup(b.agents[i]);
 		if (conn_open(&b, &b.conns[i]) < 0)
 			die("cannot open connection %d of %d", i + 1, b.nconn);
 	}
 	for (;;) {
 		t = now();
-		if (t >= b.end + (b.mode >= M_WS_ECHO ? 0 : 5))
+		if (t >= b.end + (IS_WS(b.mode) ? 0 : 5))
 			break;
 		for (live = 0, i = 0; i < b.nconn; i++)
 			live += b.conns[i].fd >= 0;
 		if (!live)
 			break;
-		if (b.mode == M_WS_ECHO && b.rate && t < b.end)
+		if (ECHOES(b.mode) && b.rate && t < b.end)
 			pace(&b, t, &due_sent);
 		if (b.mode == M_WS_HOLD)
 			hold_beats(&b, t);
-		if (b.mode == M_WS_ECHO && t >= b.end)
+		if (ECHOES(b.mode) && t >= b.end)
 			break;
 		n = epoll_wait(b.epfd, evs, ARRAY_SIZE(evs),
-		    b.mode == M_WS_ECHO && b.rate ? 0 : 10);
+		    ECHOES(b.mode) && b.rate ? 0 : 10);
 		if (n < 0 && errno != EINTR)
 			die_errno("epoll_wait");
 		for (i = 0; i < n; i++)
 			on_event(&b, evs[i].data.ptr, evs[i].events);
-		if (b.mode == M_WS_ECHO && b.rate && n == 0)
+		if (ECHOES(b.mode) && b.rate && n == 0)
 			usleep(50);
 	}
 	elapsed = now() - b.start;

@@ -171,17 +171,24 @@ echo "io_us, pool_us: their CPU microseconds per answer; io_wait, pool_wait:"
 echo "the share of the time they were runnable but waiting for a CPU"
 echo
 
-# Unit creation: --create-only is creation alone; --detach returns once
-# io and pool serve the run (creation plus launch).
+# Unit creation: --create-only is creation alone.  "create + launch" is
+# from the command to every unit launched and io and pool serving the run
+# (the run is stopped after the clock stops).
 timed "create $UNITS units" "$BIN/mephisto-launch" "$TASK/task.yml" --create-only -q
 CREATED=$(sqlite3 "$MEPHISTO_DB" "SELECT task_run_id FROM task_runs LIMIT 1")
 timed "export $UNITS units (results)" "$BIN/mephisto-launch" results "$CREATED" --status all
+timed "export $UNITS units (review)" "$BIN/mephisto-review" export --run "$CREATED"
 IO_PID=0 POOL_PID=0
 timed "create + launch $UNITS units" bash -c "
 	$SUT '$BIN/mephisto-launch' '$TASK/task.yml' --detach -q
 	run=\$(sqlite3 '$MEPHISTO_DB' \"SELECT task_run_id FROM task_run_state WHERE status = 'running' ORDER BY rowid DESC LIMIT 1\")
-	'$BIN/mephisto-launch' stop \"\$run\" >/dev/null 2>&1
-	exit 0"
+	echo \"\$run\" >> '$DATA/launched'
+	until [ \"\$(sqlite3 '$MEPHISTO_DB' \"SELECT count(*) FROM units WHERE task_run_id = \$run AND status = 'launched'\")\" = $UNITS ]; do
+		sleep 0.05
+	done"
+while read -r r; do
+	"$BIN/mephisto-launch" stop "$r" >/dev/null 2>&1
+done < "$DATA/launched"
 
 # The run the HTTP and WebSocket figures use.
 $SUT "$BIN/mephisto-launch" "$TASK/task.yml" --detach -q ||
@@ -229,5 +236,57 @@ if [ -e "$DATA/ready" ]; then
 else
 	echo "$SOCKETS WebSockets: not all sockets came up" | tee -a "$DATA/summary"
 fi
+
+# Live updates: a live task whose runner (sed, one per assignment) sends
+# every update straight back to its agent, so a round trip is worker ->
+# io -> pool -> runner -> pool -> io -> worker.  The runners' own CPU is
+# not in the figures.
+LIVE=$DATA/live
+LIVE_AGENTS=${BENCH_LIVE_SOCKETS:-1000}
+mkdir -p "$LIVE"
+: > "$LIVE/bundle.js"
+awk -v n="$LIVE_AGENTS" 'BEGIN { for (i = 1; i <= n; i++)
+	printf "{\"n\": %d}\n", i }' > "$LIVE/data.jsonl"
+cat > "$LIVE/echo.sed" <<'SED'
+s/^{"event":"ping"}$/{"command":"pong"}/p
+s/^{"event":"live_update","agent_id":\("[0-9]*"\),"data":\(.*\)}$/{"command":"send","agent_id":\1,"data":\2}/p
+SED
+cat > "$LIVE/task.yml" <<YAML
+task:
+  task_name: bench-live
+  task_title: Live benchmark
+  task_description: Live updates from mephisto-bench.
+  task_reward: 0.01
+  task_tags: bench
+  assignment_duration_in_seconds: 3600
+blueprint:
+  _blueprint_type: live_task
+  task_source: bundle.js
+  data_jsonl: data.jsonl
+  runner: sed -u -n -f echo.sed
+  runner_timeout_seconds: 60
+provider:
+  _provider_type: mock
+architect:
+  port: 0
+YAML
+$SUT "$BIN/mephisto-launch" "$LIVE/task.yml" --detach -q ||
+	die "cannot launch the live benchmark task"
+RUN=$(sqlite3 "$MEPHISTO_DB" "SELECT r.task_run_id FROM task_run_state r JOIN task_runs t USING (task_run_id) WHERE r.status = 'running' AND t.task_type = 'live_task' ORDER BY r.rowid DESC LIMIT 1")
+RUNS+=("$RUN")
+RUN_DIR=$DATA/runs/$RUN
+for ((i = 0; i < 100; i++)); do
+	[ -s "$RUN_DIR/io.port" ] && [ -s "$RUN_DIR/pool.pid" ] && break
+	sleep 0.1
+done
+IO_PID=$(cat "$RUN_DIR/io.pid") POOL_PID=$(cat "$RUN_DIR/pool.pid")
+HOSTPORT=127.0.0.1:$(cat "$RUN_DIR/io.port")
+$LOAD "$GEN" -c 16 -n "$LIVE_AGENTS" -d 60 --agents "$LIVE/agents" \
+	register "$HOSTPORT" >&2
+figure "live update round trip, $LIVE_AGENTS ws at 10000/s" -c "$LIVE_AGENTS" \
+	-d "$SECS" --rate 10000 --agents "$LIVE/agents" ws-live
+figure "live update relay, $LIVE_AGENTS ws, flat out" -c "$LIVE_AGENTS" \
+	-d "$SECS" --window 8 --agents "$LIVE/agents" ws-live
+
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -165,3 +165,21 @@ ms() {
 	io_pid=
 	grep -q "got signal 15; shutting down" "$BATS_TEST_TMPDIR/io.log"
 }
+
+@test "io pool: what the pool's socket cannot take at once is sent as soon as it can" {
+	# The pool reads nothing for 1.5 s while io queues an error report
+	# many times larger than a socket buffer; the rest must follow once
+	# the pool reads again, not wait for the next request.
+	start_fakepool --stall 1500
+	start_io
+	head -c 1500000 /dev/zero | tr '\0' x |
+		jq -Rc '{USED_AGENT_ID: "1", error_data: {text: .}}' > "$BATS_TEST_TMPDIR/big.json"
+	local t0=$(ms)
+	http POST /log_error -H 'Content-Type: application/json' \
+		--data-binary "@$BATS_TEST_TMPDIR/big.json"
+	assert_equal "$code" 200
+	assert_equal "$(json .status)" "Error log sent!"
+	# well before the 10 s deadline a lost write would run into
+	[ $(( $(ms) - t0 )) -lt 8000 ]
+	grep -q '"packet_type":"log_error"' "$POOL_LOG"
+}

@@ -184,6 +184,7 @@ struct pool {
 	struct frameq hold;		/* live updates kept while down */
 	struct buf scratch;		/* a packet being serialized */
 	lws_sorted_usec_list_t retry;	/* reconnect timer */
+	lws_sorted_usec_list_t rearm;	/* asks for the next writable */
 	int backoff_ms;
 	int failures;			/* failed attempts in a row */
 	double last_ready;		/* epoch seconds the pool was last up */
@@ -218,6 +219,7 @@ struct io {
 	struct smap statics;		/* struct static_file by request path */
 	size_t statics_bytes;		/* their bodies in memory */
 	lws_sorted_usec_list_t tick;
+	unsigned long ticks;
 	int stop;
 	uint64_t serial;		/* for unique names */
 	struct io_metrics metrics;

@@ -472,6 +472,22 @@ on_readable(struct io *io)
 	return 0;
 }
 
+static void
+rearm(lws_sorted_usec_list_t *sul)
+{
+	struct pool *p = lws_container_of(sul, struct pool, rearm);
+
+	if (p->wsi)
+		lws_callback_on_writable(p->wsi);
+}
+
+/*
+ * What the socket did not take waits for the next writable call.  It is
+ * asked for from a timer, not from here: for a raw descriptor
+ * libwebsockets stops watching for writability after this callback
+ * returns, which would undo a request made inside it and leave the rest
+ * unsent.
+ */
 static int
 on_writeable(struct io *io)
 {
@@ -480,7 +496,7 @@ on_writeable(struct io *io)
 	if (r < 0)
 		return -1;
 	if (!r)
-		want_write(io);
+		lws_sul_schedule(io->ctx, 0, &io->pool.rearm, rearm, 1);
 	return 0;
 }
 
@@ -491,6 +507,7 @@ on_close(struct io *io)
 	int was_ready = p->state == POOL_READY;
 
 	/* libwebsockets closes the descriptor itself */
+	lws_sul_cancel(&p->rearm);
 	p->conn->fd = -1;
 	ipc_conn_free(p->conn);
 	p->conn = NULL;

@@ -30,9 +30,10 @@ int
 pool_live_agents(struct pool *pool, int64_t assignment_id, int64_t except,
     int64_t **ids, size_t *nr)
 {
+	/* From the assignment's units: agents has no assignment index. */
 	sqlite3_stmt *st = db_stmt(pool->db, "SELECT a.agent_id FROM "
-	    "agents a JOIN units u ON u.unit_id = a.unit_id WHERE "
-	    "a.assignment_id = ?1 AND a.agent_id != ?2 AND a.status IN "
+	    "units u JOIN agents a ON a.unit_id = u.unit_id WHERE "
+	    "u.assignment_id = ?1 AND a.agent_id != ?2 AND a.status IN "
 	    "('none', 'accepted', 'waiting', 'in task') "
 	    "ORDER BY u.unit_index");
 	size_t alloc = 0;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "imap.h"
 #include "model.h"
 #include "msg.h"
 
@@ -118,6 +119,8 @@ struct pool {
 	double dl_timer_when;
 	struct pool_check *checks;
 	struct pool_runner *runners;	/* live_task: one per assignment */
+	struct imap runner_by_assignment, runner_by_agent;
+	struct pool_runner *dirty;	/* runners with events to write */
 	int stopping;
 	uint64_t details[POOL_NR_RESPONSES];	/* agent_details sent */
 	int64_t round_seq;		/* last_seq when the round began */

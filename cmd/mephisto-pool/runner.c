@@ -93,7 +93,8 @@ struct pool_runner {
 	int closing;			/* its assignment is over */
 	int failed;			/* contained already */
 	uint64_t serial;		/* for update ids */
-	struct pool_runner *next;
+	int dirty;			/* in pool->dirty */
+	struct pool_runner *next, *next_dirty;
 };
 
 static void runner_fail(struct pool_runner *r, const char *why);
@@ -102,25 +103,18 @@ static long on_runner_timer(struct loop *l, long long id, void *arg);
 struct pool_runner *
 pool_runner_of_assignment(struct pool *pool, int64_t assignment_id)
 {
-	struct pool_runner *r;
+	struct pool_runner *r = imap_get(&pool->runner_by_assignment,
+	    assignment_id);
 
-	for (r = pool->runners; r; r = r->next)
-		if (r->assignment_id == assignment_id && !r->failed)
-			return r;
-	return NULL;
+	return r && !r->failed ? r : NULL;
 }
 
 struct pool_runner *
 pool_runner_of_agent(struct pool *pool, int64_t agent_id)
 {
-	struct pool_runner *r;
-	size_t i;
+	struct pool_runner *r = imap_get(&pool->runner_by_agent, agent_id);
 
-	for (r = pool->runners; r; r = r->next)
-		for (i = 0; i < r->nr_agents; i++)
-			if (r->agents[i] == agent_id && !r->failed)
-				return r;
-	return NULL;
+	return r && !r->failed ? r : NULL;
 }
 
 static void
@@ -136,6 +130,15 @@ runner_free(struct pool_runner *r)
 			break;
 		}
 	}
+	for (pp = &pool->dirty; r->dirty && *pp; pp = &(*pp)->next_dirty) {
+		if (*pp == r) {
+			*pp = r->next_dirty;
+			break;
+		}
+	}
+	imap_del(&pool->runner_by_assignment, r->assignment_id, r);
+	for (i = 0; i < r->nr_agents; i++)
+		imap_del(&pool->runner_by_agent, r->agents[i], r);
 	if (r->timer)
 		loop_del_timer(pool->loop, r->timer);
 	if (r->pidfd >= 0) {
@@ -164,8 +167,14 @@ runner_free(struct pool_runner *r)
 static void
 runner_queue(struct pool_runner *r, cJSON *ev)
 {
-	if (r->infd >= 0 && !r->failed)
+	if (r->infd >= 0 && !r->failed) {
 		msg_write_line(ev, &r->in);
+		if (!r->dirty) {
+			r->dirty = 1;
+			r->next_dirty = r->pool->dirty;
+			r->pool->dirty = r;
+		}
+	}
 	msg_free(ev);
 }
 
@@ -235,10 +244,11 @@ on_runner_stdin(struct loop *l, int fd, int events, void *arg)
 void
 pool_runners_flush(struct pool *pool)
 {
-	struct pool_runner *r, *next;
+	struct pool_runner *r;
 
-	for (r = pool->runners; r; r = next) {
-		next = r->next;
+	while ((r = pool->dirty)) {
+		pool->dirty = r->next_dirty;
+		r->dirty = 0;
 		if (r->in.len && runner_write(r) < 0)
 			runner_fail(r, "it does not read its events");
 	}
@@ -692,6 +702,9 @@ pool_runner_start(struct pool *pool, int64_t assignment_id, int resumed)
 	buf_init(&r->line);
 	r->next = pool->runners;
 	pool->runners = r;
+	imap_put(&pool->runner_by_assignment, assignment_id, r);
+	for (i = 0; i < nr; i++)
+		imap_put(&pool->runner_by_agent, ids[i], r);
 	if (runner_spawn(r) < 0) {
 		/* Nobody would drive these agents: release them. */
 		runner_free(r);
@@ -742,4 +755,6 @@ pool_runners_kill(struct pool *pool)
 		}
 		runner_free(r);
 	}
+	imap_release(&pool->runner_by_assignment);
+	imap_release(&pool->runner_by_agent);
 }

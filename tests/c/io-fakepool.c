@@ -4,7 +4,7 @@
  * away).  It is not a pool: it answers from a script, keeps no state.
  *
  *   io-fakepool SOCKET [--log FILE] [--delay MS] [--silent] [--error]
- *               [--version N] [--close-after N]
+ *               [--version N] [--close-after N] [--stall MS]
  *
  * Listens on SOCKET, greets every connection with hello (protocol
  * --version, default PROTO_VERSION), and appends every packet it receives
@@ -20,7 +20,8 @@
  *                      "Error log sent!")
  * --silent never answers; --error answers every request with a
  * non-retryable error; --close-after N drops the connection after N
- * packets.  --push FIFO creates FIFO (if needed) and sends every line
+ * packets.  --stall MS reads nothing from a new connection for its first
+ * MS milliseconds (so that what io sends piles up).  --push FIFO creates FIFO (if needed) and sends every line
  * written to it to the connected io as it is.
  * Readiness is signalled on MEPHISTO_READY_FD once listening.
  */
@@ -58,6 +59,8 @@ static struct {
 	int error;
 	int version;
 	int close_after;
+	int stall_ms;
+	long long read_from;	/* no reading before this time */
 	int next_agent;
 	int received;
 	int client;
@@ -316,9 +319,13 @@ timeout_ms(void)
 {
 	long long t;
 
+	long long r = fp.read_from - now_ms();
+
 	if (!fp.queue)
-		return -1;
+		return r > 0 ? (int)r : -1;
 	t = fp.queue->due_ms - now_ms();
+	if (r > 0 && r < t)
+		t = r;
 	return t < 0 ? 0 : (int)t;
 }
 
@@ -375,6 +382,7 @@ main(int argc, char **argv)
 		{ "version", required_argument, NULL, 'v' },
 		{ "close-after", required_argument, NULL, 'c' },
 		{ "push", required_argument, NULL, 'p' },
+		{ "stall", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sigaction sa;
@@ -394,6 +402,7 @@ main(int argc, char **argv)
 		case 'v': fp.version = atoi(optarg); break;
 		case 'c': fp.close_after = atoi(optarg); break;
 		case 'p': push = optarg; break;
+		case 'S': fp.stall_ms = atoi(optarg); break;
 		default: return 2;
 		}
 	}
@@ -419,7 +428,8 @@ main(int argc, char **argv)
 	notify_ready();
 	while (!stop) {
 		struct pollfd pfd[3] = {
-			{ lfd, POLLIN, 0 }, { fp.client, POLLIN, 0 },
+			{ lfd, POLLIN, 0 }, { fp.client,
+			    now_ms() < fp.read_from ? 0 : POLLIN, 0 },
 			{ pfd_push, POLLIN, 0 },
 		};
 
@@ -432,6 +442,7 @@ main(int argc, char **argv)
 				drop_client();
 				fp.client = fd;
 				fp.received = 0;
+				fp.read_from = now_ms() + fp.stall_ms;
 				hello();
 			}
 		}
