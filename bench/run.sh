@@ -42,11 +42,15 @@ export MEPHISTO_LOG_LEVEL=warn
 mkdir -p "$MEPHISTO_HOME" "$DATA/task"
 printf 'core:\n  main_data_directory: %s\n' "$DATA" > "$MEPHISTO_CONFIG"
 RUNS=()
-cleanup() {
+# stop_all: stop every run of the benchmark's database still served.
+stop_all() {
 	local r
-	for r in "${RUNS[@]}"; do
+	for r in $(sqlite3 "$MEPHISTO_DB" "SELECT task_run_id FROM task_runs WHERE NOT is_completed" 2>/dev/null); do
 		"$BIN/mephisto-launch" stop "$r" >/dev/null 2>&1
 	done
+}
+cleanup() {
+	stop_all
 	[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$DATA"
 }
 trap cleanup EXIT
@@ -181,14 +185,11 @@ timed "export $UNITS units (review)" "$BIN/mephisto-review" export --run "$CREAT
 IO_PID=0 POOL_PID=0
 timed "create + launch $UNITS units" bash -c "
 	$SUT '$BIN/mephisto-launch' '$TASK/task.yml' --detach -q
-	run=\$(sqlite3 '$MEPHISTO_DB' \"SELECT task_run_id FROM task_run_state WHERE status = 'running' ORDER BY rowid DESC LIMIT 1\")
-	echo \"\$run\" >> '$DATA/launched'
+	run=\$(sqlite3 '$MEPHISTO_DB' \"SELECT task_run_id FROM task_runs ORDER BY creation_date DESC, rowid DESC LIMIT 1\")
 	until [ \"\$(sqlite3 '$MEPHISTO_DB' \"SELECT count(*) FROM units WHERE task_run_id = \$run AND status = 'launched'\")\" = $UNITS ]; do
 		sleep 0.05
 	done"
-while read -r r; do
-	"$BIN/mephisto-launch" stop "$r" >/dev/null 2>&1
-done < "$DATA/launched"
+stop_all
 
 # The run the HTTP and WebSocket figures use.
 $SUT "$BIN/mephisto-launch" "$TASK/task.yml" --detach -q ||
@@ -237,7 +238,8 @@ else
 	echo "$SOCKETS WebSockets: not all sockets came up" | tee -a "$DATA/summary"
 fi
 
-# Live updates: a live task whose runner (sed, one per assignment) sends
+# Live updates: a live task whose runner (sed, one per assignment, its
+# output line-buffered by stdbuf) sends
 # every update straight back to its agent, so a round trip is worker ->
 # io -> pool -> runner -> pool -> io -> worker.  The runners' own CPU is
 # not in the figures.
@@ -263,7 +265,7 @@ blueprint:
   _blueprint_type: live_task
   task_source: bundle.js
   data_jsonl: data.jsonl
-  runner: sed -u -n -f echo.sed
+  runner: stdbuf -oL sed -n -f echo.sed
   runner_timeout_seconds: 60
 provider:
   _provider_type: mock
