@@ -90,23 +90,28 @@ setup() {
 	setup_env
 }
 
+# run_daemons: the pids in this test's run folders' pid files whose
+# process has this test's data folder (a stale pid file may name another
+# test's process).
+run_daemons() {
+	local f pid
+	[ -n "${MEPHISTO_DATA:-}" ] && [ -d "$MEPHISTO_DATA/runs" ] || return 0
+	for f in "$MEPHISTO_DATA"/runs/*/*.pid; do
+		[ -f "$f" ] || continue
+		pid=$(cat "$f" 2>/dev/null)
+		[[ "$pid" =~ ^[0-9]+$ ]] || continue
+		tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null |
+			grep -qxF "MEPHISTO_DATA=$MEPHISTO_DATA" && echo "$pid"
+	done
+}
+
 # Kill only what this test started: the pids in its pid file and the
-# daemons of its runs (pid files under $MEPHISTO_DATA/runs).  SIGTERM
-# first, and SIGKILL what is still there after 5 s.
+# daemons of its runs.  SIGTERM first, and SIGKILL what is still there
+# after 5 s, and then whatever a supervisor started again meanwhile.
 teardown_daemons() {
 	local pid pids=() i alive
 	[ -f "$BATS_TEST_TMPDIR/pids" ] && mapfile -t pids < "$BATS_TEST_TMPDIR/pids"
-	if [ -n "${MEPHISTO_DATA:-}" ] && [ -d "$MEPHISTO_DATA/runs" ]; then
-		# (a stale pid file may name another test's process: only
-		# processes with this test's data folder count)
-		for pid in "$MEPHISTO_DATA"/runs/*/*.pid; do
-			[ -f "$pid" ] || continue
-			pid=$(cat "$pid" 2>/dev/null)
-			[[ "$pid" =~ ^[0-9]+$ ]] || continue
-			tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null |
-				grep -qxF "MEPHISTO_DATA=$MEPHISTO_DATA" && pids+=("$pid")
-		done
-	fi
+	pids+=($(run_daemons))
 	for pid in "${pids[@]}"; do
 		[[ "$pid" =~ ^[0-9]+$ ]] && kill -TERM "$pid" 2>/dev/null
 	done
@@ -119,7 +124,7 @@ teardown_daemons() {
 		[ "$alive" -eq 0 ] && break
 		nap
 	done
-	for pid in "${pids[@]}"; do
+	for pid in "${pids[@]}" $(run_daemons); do
 		[[ "$pid" =~ ^[0-9]+$ ]] && kill -KILL "$pid" 2>/dev/null
 	done
 	return 0
