@@ -174,6 +174,27 @@ db_exec_retry(struct db *db, const char *sql)
 	}
 }
 
+int
+db_step_ids(sqlite3_stmt *st, int64_t **ids, size_t *n)
+{
+	size_t alloc = 0;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ALLOC_GROW(*ids, *n + 1, alloc);
+		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	free(*ids);
+	*ids = NULL;
+	*n = 0;
+	return -1;
+}
+
 void
 db_bulk_read(struct db *db)
 {

@@ -142,6 +142,11 @@ int db_batch_end(struct db *db);
  */
 int db_exec(struct db *db, const char *sql);
 /*
+ * Step ST to its end, its first column as ids into *IDS (allocated, *N of
+ * them), and reset it.  Returns 0, or -1 (*IDS NULL) on an error.
+ */
+int db_step_ids(sqlite3_stmt *st, int64_t **ids, size_t *n);
+/*
  * A large part of the database is about to be read (an export): read it
  * through a memory map rather than a system call per page.
  */

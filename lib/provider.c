@@ -313,6 +313,28 @@ provider_local_is_blocked(struct db *db, const char *type,
 	return 0;
 }
 
+char *
+provider_registered_agent(struct db *db, int64_t run, const char *prefix,
+    int64_t *agent)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT a.agent_id, a.status FROM "
+	    "agent_registrations r JOIN agents a ON a.agent_id = r.agent_id "
+	    "WHERE r.task_run_id = ?1 AND r.registration_id LIKE ?2 || '-%'");
+	char *s = NULL;
+
+	*agent = 0;
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, run);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*agent = sqlite3_column_int64(st, 0);
+		s = xstrdup((const char *)sqlite3_column_text(st, 1));
+	}
+	sqlite3_reset(st);
+	return s;
+}
+
 int
 provider_local_unit_expire(struct db *db, const char *type, int64_t unit_id,
     int expired, char **errp)

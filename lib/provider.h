@@ -218,6 +218,13 @@ int provider_local_block(struct db *db, const char *type, int64_t worker_id,
     int blocked, const char *reason, char **errp);
 int provider_local_is_blocked(struct db *db, const char *type,
     int64_t worker_id, int *out, char **errp);
+/*
+ * The agent of run RUN whose registration id starts with PREFIX and "-"
+ * (a vendor's assignment or submission id), into *AGENT (0: none), and
+ * its status (caller frees), or NULL.
+ */
+char *provider_registered_agent(struct db *db, int64_t run,
+    const char *prefix, int64_t *agent);
 int provider_local_unit_expire(struct db *db, const char *type,
     int64_t unit_id, int expired, char **errp);
 int provider_local_unit_is_expired(struct db *db, int64_t unit_id, int *out,

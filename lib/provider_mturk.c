@@ -1238,29 +1238,6 @@ out:
 	return ret;
 }
 
-/* The local agent of assignment ASG in the run, and its status. */
-static char *
-agent_of_assignment(struct db *db, int64_t run, const char *asg,
-    int64_t *agent)
-{
-	sqlite3_stmt *st = db_stmt(db, "SELECT a.agent_id, a.status FROM "
-	    "agent_registrations r JOIN agents a ON a.agent_id = r.agent_id "
-	    "WHERE r.task_run_id = ?1 AND r.registration_id LIKE ?2 || '-%'");
-	char *s = NULL;
-
-	*agent = 0;
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, 1, run);
-	sqlite3_bind_text(st, 2, asg, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*agent = sqlite3_column_int64(st, 0);
-		s = xstrdup((const char *)sqlite3_column_text(st, 1));
-	}
-	sqlite3_reset(st);
-	return s;
-}
-
 /* One assignment of a recorded HIT against the agent that did it. */
 static int
 recon_assignment(const cJSON *e, void *data)
@@ -1274,7 +1251,7 @@ recon_assignment(const cJSON *e, void *data)
 
 	if (!id || !st)
 		goto out;
-	local = agent_of_assignment(rc->t->db, rc->run, id, &agent);
+	local = provider_registered_agent(rc->t->db, rc->run, id, &agent);
 	if (!local) {
 		say(rc, 0, "assignment %s by %s is %s on MTurk and has no "
 		    "agent here", id, who ? who : "?", st);

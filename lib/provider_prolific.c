@@ -1293,28 +1293,6 @@ recon_bonus(const char *key, const struct vendor_rec *r, void *data)
 	return 0;
 }
 
-/* The local agent status of SUBMISSION in the run, or NULL. */
-static char *
-agent_status(struct db *db, int64_t run, const char *sub, int64_t *agent)
-{
-	sqlite3_stmt *st = db_stmt(db, "SELECT a.agent_id, a.status FROM "
-	    "agent_registrations r JOIN agents a ON a.agent_id = r.agent_id "
-	    "WHERE r.task_run_id = ?1 AND r.registration_id LIKE ?2 || '-%'");
-	char *s = NULL;
-
-	*agent = 0;
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, 1, run);
-	sqlite3_bind_text(st, 2, sub, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*agent = sqlite3_column_int64(st, 0);
-		s = xstrdup((const char *)sqlite3_column_text(st, 1));
-	}
-	sqlite3_reset(st);
-	return s;
-}
-
 static int
 recon_submissions(struct recon *rc, const char *study)
 {
@@ -1343,7 +1321,7 @@ recon_submissions(struct recon *rc, const char *study)
 			free(who);
 			continue;
 		}
-		local = agent_status(rc->p->db, rc->run, id, &agent);
+		local = provider_registered_agent(rc->p->db, rc->run, id, &agent);
 		want = NULL;
 		if (!local) {
 			if (strcmp(st, "RETURNED") && strcmp(st, "TIMED-OUT"))

@@ -607,23 +607,6 @@ count_units(struct db *db, const char *sql, int64_t run_id, long *n)
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* Ids of the first LIMIT (-1: all) units of SQL's query, into *IDS. */
-static int
-select_ids(struct db *db, sqlite3_stmt *st, int64_t **ids, size_t *n)
-{
-	size_t alloc = 0;
-	int rc;
-
-	*ids = NULL;
-	*n = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		ALLOC_GROW(*ids, *n + 1, alloc);
-		(*ids)[(*n)++] = sqlite3_column_int64(st, 0);
-	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
-
 /* The provider of a run, or NULL with *errp set. */
 static const struct provider *
 run_provider(struct db *db, int64_t run_id, char **errp)
@@ -711,7 +694,7 @@ run_launch_units(struct db *db, int64_t run_id, long max_live,
 		return fail(db, errp, "cannot find units to launch");
 	sqlite3_bind_int64(st, 1, run_id);
 	sqlite3_bind_int64(st, 2, room);
-	if (select_ids(db, st, &ids, &n) < 0)
+	if (db_step_ids(st, &ids, &n) < 0)
 		return fail(db, errp, "cannot find units to launch");
 	if (launch_ids(db, p, ids, n, url, errp) < 0) {
 		free(ids);
@@ -770,7 +753,7 @@ run_expire(struct db *db, int64_t run_id, const int64_t *units, size_t n,
 		    "task_run_id = ? AND status IN ('created', 'launched', "
 		    "'assigned') ORDER BY unit_id");
 		if (!st || (sqlite3_bind_int64(st, 1, run_id),
-		    select_ids(db, st, &all, &n)) < 0)
+		    db_step_ids(st, &all, &n)) < 0)
 			return fail(db, errp, "cannot find units to expire");
 		units = all;
 	}
@@ -870,7 +853,7 @@ expire_extra_units(struct db *db, int64_t run_id)
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, run_id);
-	if (select_ids(db, st, &ids, &n) < 0)
+	if (db_step_ids(st, &ids, &n) < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
 		if (model_unit_expire(db, ids[i], MODEL_EXPIRE_HELD,

@@ -36,8 +36,6 @@ pool_live_agents(struct pool *pool, int64_t assignment_id, int64_t except,
 	    "u.assignment_id = ?1 AND a.agent_id != ?2 AND a.status IN "
 	    "('none', 'accepted', 'waiting', 'in task') "
 	    "ORDER BY u.unit_index");
-	size_t alloc = 0;
-	int rc;
 
 	*ids = NULL;
 	*nr = 0;
@@ -45,17 +43,7 @@ pool_live_agents(struct pool *pool, int64_t assignment_id, int64_t except,
 		return -1;
 	sqlite3_bind_int64(st, 1, assignment_id);
 	sqlite3_bind_int64(st, 2, except);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		ALLOC_GROW(*ids, *nr + 1, alloc);
-		(*ids)[(*nr)++] = sqlite3_column_int64(st, 0);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		free(*ids);
-		*ids = NULL;
-		return -1;
-	}
-	return 0;
+	return db_step_ids(st, ids, nr);
 }
 
 void

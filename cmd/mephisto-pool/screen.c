@@ -443,8 +443,6 @@ screening_pending(struct pool *pool, int64_t only, int64_t **ids,
 	    "qualifications q ON q.qualification_id = g.qualification_id "
 	    "WHERE g.worker_id = a.worker_id AND q.qualification_name IN "
 	    "(?4, ?5)) ORDER BY a.agent_id");
-	size_t alloc = 0;
-	int rc;
 
 	*ids = NULL;
 	*nr = 0;
@@ -458,18 +456,7 @@ screening_pending(struct pool *pool, int64_t only, int64_t **ids,
 		sqlite3_bind_text(st, 5, run->block_qual, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 5);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		ALLOC_GROW(*ids, *nr + 1, alloc);
-		(*ids)[(*nr)++] = sqlite3_column_int64(st, 0);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		free(*ids);
-		*ids = NULL;
-		*nr = 0;
-		return -1;
-	}
-	return 0;
+	return db_step_ids(st, ids, nr);
 }
 
 /* The validator of agent K->id has finished: grant its outcome. */
