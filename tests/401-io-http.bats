@@ -165,3 +165,20 @@ load lib/io
 	assert_line --index 2 '<p>Hello ${name}</p>'
 	assert_line --index 3 ' 0'
 }
+
+@test "io http: a static file changed, replaced or removed on disk is served as it is now" {
+	start_io
+	printf 'one\n' > "$RUN_DIR/static/page.txt"
+	run -0 curl -sf "$URL/page.txt"
+	assert_output "one"
+	# rewritten in place (same inode, new size)
+	printf 'second\n' > "$RUN_DIR/static/page.txt"
+	wait_for 5 eval '[ "$(curl -sf "$URL/page.txt")" = second ]'
+	# replaced by another file (a rebuilt site)
+	printf 'third\n' > "$RUN_DIR/static/page.new"
+	mv "$RUN_DIR/static/page.new" "$RUN_DIR/static/page.txt"
+	wait_for 5 eval '[ "$(curl -sf "$URL/page.txt")" = third ]'
+	# removed
+	rm "$RUN_DIR/static/page.txt"
+	wait_for 5 eval '[ "$(curl -s -o /dev/null -w "%{http_code}" "$URL/page.txt")" = 404 ]'
+}
