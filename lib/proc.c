@@ -431,6 +431,20 @@ proc_wait_ready(pid_t pid, int ready_fd, int timeout_ms, char **errp)
 	return ret;
 }
 
+int
+proc_wait_exit(pid_t pid, int timeout_ms, int *status)
+{
+	int pidfd = pidfd_open(pid, 0), st, ret;
+
+	ret = wait_exit(pid, pidfd, timeout_ms < 0 ? -1 :
+	    loop_now_ms() + timeout_ms, &st);
+	if (pidfd >= 0)
+		close(pidfd);
+	if (ret && status)
+		*status = st;
+	return ret;
+}
+
 /* write() with SIGPIPE blocked and any SIGPIPE it raised discarded. */
 static ssize_t
 write_nosigpipe(int fd, const void *data, size_t len)

@@ -97,6 +97,15 @@ int proc_pidfile_read(const char *path, pid_t *pid);
 int proc_alive(pid_t pid);
 
 /*
+ * Wait up to TIMEOUT_MS (-1: as long as it takes) for PID to exit, through
+ * a pidfd or, where pidfd_open(2) is missing, by asking every 20 ms.  A
+ * child of ours is reaped, its wait status stored in *STATUS (-1 for any
+ * other process; STATUS may be NULL).  Returns 1 once PID has exited
+ * (or never existed), 0 when time ran out.
+ */
+int proc_wait_exit(pid_t pid, int timeout_ms, int *status);
+
+/*
  * Detach into the background (--detach): fork, start a new session and
  * fork again, so the daemon is no session leader and has no controlling
  * terminal.  The daemon's stdin is /dev/null and its stdout and stderr go

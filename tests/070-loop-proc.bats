@@ -41,6 +41,18 @@ got TERM
 stopped"
 }
 
+@test "loop: child processes are watched until they exit, with or without pidfd_open" {
+	local expected="a reaped child cannot be watched: No such process
+first child exited with status 5
+the orphan is gone
+third child was killed by signal 9 (Killed)"
+	run -0 test-loop children
+	assert_output "$expected"
+	# Where pidfd_open(2) is missing (before Linux 5.3, valgrind).
+	run -0 no-pidfd test-loop children
+	assert_output "$expected"
+}
+
 @test "proc: readiness is waited for, not slept for" {
 	local marker="$BATS_TEST_TMPDIR/ready-marker"
 	run -0 test-proc start --log "$BATS_TEST_TMPDIR/child.log" -- \

@@ -137,6 +137,26 @@ setup() {
 	[ "$(lsql "SELECT status FROM task_run_state")" = stopped ]
 }
 
+@test "where pidfd_open is missing, the supervisor still restarts a killed io and stops its children" {
+	make_task "$T" 3
+	run -0 no-pidfd mephisto-launch "$T/task.yml" --detach
+	run_id=$(only_run)
+	dir="$MEPHISTO_DATA/runs/$run_id"
+	pid=$(cat "$dir/launch.pid")
+	track_pid "$pid"
+	io=$(cat "$dir/io.pid")
+	pool=$(cat "$dir/pool.pid")
+	kill -KILL "$io"
+	wait_for 20 grep -q "starting io again" "$dir/launch.log"
+	wait_for 20 eval '[ "$(cat "$dir/io.pid")" != "$io" ]'
+	io=$(cat "$dir/io.pid")
+	run -0 mephisto-launch stop "$run_id"
+	gone "$pid"
+	gone "$io"
+	gone "$pool"
+	[ "$(count_units expired)" -eq 3 ]
+}
+
 # listening ADDR PORT: a TCP socket listens on hex ADDR (as /proc/net/tcp
 # writes it) and PORT.
 listening() {

@@ -120,6 +120,19 @@ pool_log_has() {
 	pool_stop
 }
 
+@test "live: runners are watched where pidfd_open is missing (old kernels, valgrind)" {
+	live_run 2 1
+	sql "UPDATE task_runs SET init_params = json_set(init_params, '$.blueprint.runner', 'read start; read joined; exit 3')"
+	start_daemon pool no-pidfd mephisto-pool --run "$POOL_RUN" --log-level debug
+	POOL_SOCK="$MEPHISTO_DATA/runs/$POOL_RUN/pool.sock"
+	run -0 pool_send <<<"$(reg_packet ann)"
+	a=$(jq -r .data.agent_id <<<"$output")
+	wait_for 10 status_is "$a" disconnect
+	pool_log_has "failed: it exited with status 3 while its agents worked"
+	[ "$(unit_status_of "$a")" = launched ]
+	pool_stop
+}
+
 @test "live: a silent runner is killed at its time limit; other assignments are unaffected" {
 	live_run 2 1
 	pool_start

@@ -1,11 +1,9 @@
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -396,50 +394,6 @@ static const char stop_usage[] =
 "whose supervisor is gone is stopped here: units nobody holds are\n"
 "expired and its io and pool are stopped.\n";
 
-static int
-pidfd_of(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-/*
- * Wait for PID to exit by asking every 20 ms, where pidfd_open(2) is
- * missing (Linux before 5.3, or under valgrind).
- */
-static int
-poll_exit(pid_t pid, int ms)
-{
-	struct timespec step = { 0, 20 * 1000000L };
-	int waited;
-
-	for (waited = 0; ms < 0 || waited < ms; waited += 20) {
-		if (!proc_alive(pid))
-			return 0;
-		nanosleep(&step, NULL);
-	}
-	return proc_alive(pid) ? -1 : 0;
-}
-
-/* Wait up to MS for PID to exit.  Returns 0 once it has, -1 otherwise. */
-static int
-wait_exit(pid_t pid, int ms)
-{
-	struct pollfd p;
-	int fd = pidfd_of(pid), r;
-
-	if (fd < 0 && errno == ENOSYS)
-		return poll_exit(pid, ms);
-	if (fd < 0)
-		return errno == ESRCH ? 0 : -1;
-	p.fd = fd;
-	p.events = POLLIN;
-	do
-		r = poll(&p, 1, ms);
-	while (r < 0 && errno == EINTR);
-	close(fd);
-	return r > 0 ? 0 : -1;
-}
-
 /* Stop a pidfile's process with SIGTERM, then SIGKILL after 5 s. */
 static void
 stop_pidfile(const char *dir, const char *name)
@@ -449,11 +403,11 @@ stop_pidfile(const char *dir, const char *name)
 
 	if (proc_pidfile_read(path, &pid) == 0 && proc_alive(pid)) {
 		kill(pid, SIGTERM);
-		if (wait_exit(pid, 5000) < 0) {
+		if (!proc_wait_exit(pid, 5000, NULL)) {
 			warn("%s (pid %ld) did not stop; killing it", name,
 			    (long)pid);
 			kill(pid, SIGKILL);
-			wait_exit(pid, 2000);
+			proc_wait_exit(pid, 2000, NULL);
 		}
 	}
 	unlink(path);
@@ -508,8 +462,7 @@ cmd_stop(int argc, char **argv)
 	if (pid > 0 && proc_alive(pid) && kill(pid, SIGTERM) == 0) {
 		log_info("asked the supervisor of run %lld (pid %ld) to stop",
 		    (long long)run_id, (long)pid);
-		if (wait_exit(pid, -1) < 0)
-			die_errno("cannot wait for pid %ld", (long)pid);
+		proc_wait_exit(pid, -1, NULL);
 		db_close(db);
 		return EXIT_OK;
 	}

@@ -1,13 +1,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,8 +33,8 @@
  * The supervisor of one run (DESIGN.md section 8).
  *
  * It starts mephisto-pool, then mephisto-io, each signalling readiness on
- * a pipe, and watches both through pidfds (which also works for children
- * of an earlier supervisor that it re-attached to).  A child that dies is
+ * a pipe, and watches both with loop_watch_child() (which also works for
+ * children of an earlier supervisor that it re-attached to).  A child that dies is
  * started again after a backoff.  Every TICK_MS it reads the unit counts,
  * launches units while fewer than max_num_concurrent_units are live,
  * prints new results and redraws the progress line; the pool's event
@@ -68,7 +66,7 @@ struct child {
 	struct sup *sup;
 	const char *name;	/* "pool", "io", "workers" */
 	pid_t pid;		/* 0: not running */
-	int pidfd;		/* -1: none */
+	struct loop_child *watch;	/* NULL: none */
 	int ours;		/* our own child: reap it */
 	int stopping;		/* we asked it to stop */
 	int failures;		/* restarts in a row */
@@ -187,31 +185,20 @@ run_file(struct sup *s, const char *name)
 
 /* --- children --- */
 
-static void on_child_exit(struct loop *l, int fd, int events, void *arg);
+static void on_child_exit(struct loop *l, pid_t pid, void *arg);
 
 static int
 child_watch(struct sup *s, struct child *c)
 {
-	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
-	if (c->pidfd < 0)
-		return -1;
-	fcntl(c->pidfd, F_SETFD, FD_CLOEXEC);
-	if (loop_add_fd(s->loop, c->pidfd, LOOP_READ, on_child_exit, s) < 0) {
-		close(c->pidfd);
-		c->pidfd = -1;
-		return -1;
-	}
-	return 0;
+	c->watch = loop_watch_child(s->loop, c->pid, on_child_exit, s);
+	return c->watch ? 0 : -1;
 }
 
 static void
 child_unwatch(struct sup *s, struct child *c)
 {
-	if (c->pidfd >= 0) {
-		loop_del_fd(s->loop, c->pidfd);
-		close(c->pidfd);
-		c->pidfd = -1;
-	}
+	loop_unwatch_child(s->loop, c->watch);
+	c->watch = NULL;
 }
 
 /* Start C with ARGV; with READY, wait for its readiness line. */
@@ -477,13 +464,13 @@ schedule_restart(struct child *c)
 }
 
 static struct child *
-child_of_fd(struct sup *s, int fd)
+child_of_pid(struct sup *s, pid_t pid)
 {
-	if (s->pool.pidfd == fd)
+	if (s->pool.watch && s->pool.pid == pid)
 		return &s->pool;
-	if (s->io.pidfd == fd)
+	if (s->io.watch && s->io.pid == pid)
 		return &s->io;
-	if (s->workers.pidfd == fd)
+	if (s->workers.watch && s->workers.pid == pid)
 		return &s->workers;
 	return NULL;
 }
@@ -500,14 +487,13 @@ child_reap(struct child *c)
 }
 
 static void
-on_child_exit(struct loop *l, int fd, int events, void *arg)
+on_child_exit(struct loop *l, pid_t pid, void *arg)
 {
 	struct sup *s = arg;
-	struct child *c = child_of_fd(s, fd);
+	struct child *c = child_of_pid(s, pid);
 	char *how;
 
 	(void)l;
-	(void)events;
 	if (!c)
 		return;
 	child_unwatch(s, c);
@@ -536,9 +522,6 @@ on_child_exit(struct loop *l, int fd, int events, void *arg)
 static void
 child_stop(struct sup *s, struct child *c)
 {
-	struct pollfd p;
-	int r;
-
 	if (c->timer) {
 		loop_del_timer(s->loop, c->timer);
 		c->timer = 0;
@@ -547,21 +530,13 @@ child_stop(struct sup *s, struct child *c)
 		return;
 	c->stopping = 1;
 	kill(c->pid, SIGTERM);
-	if (c->pidfd >= 0) {
-		p.fd = c->pidfd;
-		p.events = POLLIN;
-		do
-			r = poll(&p, 1, STOP_TIMEOUT_MS);
-		while (r < 0 && errno == EINTR);
-		if (r == 0) {
-			warn("%s (pid %ld) did not stop in time; killing it",
-			    c->name, (long)c->pid);
-			kill(c->pid, SIGKILL);
-			poll(&p, 1, STOP_TIMEOUT_MS);
-		}
+	if (!proc_wait_exit(c->pid, STOP_TIMEOUT_MS, NULL)) {
+		warn("%s (pid %ld) did not stop in time; killing it", c->name,
+		    (long)c->pid);
+		kill(c->pid, SIGKILL);
+		proc_wait_exit(c->pid, STOP_TIMEOUT_MS, NULL);
 	}
 	child_unwatch(s, c);
-	free(child_reap(c));
 	c->pid = 0;
 }
 
@@ -1198,7 +1173,6 @@ child_init(struct child *c, struct sup *s, const char *name)
 	memset(c, 0, sizeof(*c));
 	c->sup = s;
 	c->name = name;
-	c->pidfd = -1;
 }
 
 /*

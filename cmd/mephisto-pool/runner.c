@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,7 +81,7 @@ struct pool_runner {
 	size_t nr_agents, alloc_agents;
 	struct seen_ids *seen;		/* per agent, as agents[] */
 	pid_t pid;
-	int pidfd;			/* readable when it exits */
+	struct loop_child *watch;	/* tells when it exits */
 	int infd;			/* its stdin; -1 once closed */
 	int outfd;			/* its stdout; -1 at end of file */
 	int writing;			/* infd is watched for LOOP_WRITE */
@@ -141,10 +140,8 @@ runner_free(struct pool_runner *r)
 		imap_del(&pool->runner_by_agent, r->agents[i], r);
 	if (r->timer)
 		loop_del_timer(pool->loop, r->timer);
-	if (r->pidfd >= 0) {
-		loop_del_fd(pool->loop, r->pidfd);
-		close(r->pidfd);
-	}
+	loop_unwatch_child(pool->loop, r->watch);
+	r->watch = NULL;
 	if (r->infd >= 0) {
 		loop_del_fd(pool->loop, r->infd);
 		close(r->infd);
@@ -528,12 +525,13 @@ on_runner_stdout(struct loop *l, int fd, int events, void *arg)
 }
 
 static void
-on_runner_exit(struct loop *l, int fd, int events, void *arg)
+on_runner_exit(struct loop *l, pid_t pid, void *arg)
 {
 	struct pool_runner *r = arg;
 	char *how;
 	int status;
 
+	(void)pid;
 	if (waitpid(r->pid, &status, WNOHANG) != r->pid)
 		return;
 	if (r->outfd >= 0)
@@ -637,9 +635,8 @@ runner_spawn(struct pool_runner *r)
 	r->outfd = outp[0];
 	fcntl(r->infd, F_SETFL, fcntl(r->infd, F_GETFL) | O_NONBLOCK);
 	fcntl(r->outfd, F_SETFL, fcntl(r->outfd, F_GETFL) | O_NONBLOCK);
-	r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
-	if (r->pidfd < 0 || loop_add_fd(pool->loop, r->pidfd, LOOP_READ,
-	    on_runner_exit, r) < 0 || loop_add_fd(pool->loop, r->outfd,
+	r->watch = loop_watch_child(pool->loop, r->pid, on_runner_exit, r);
+	if (!r->watch || loop_add_fd(pool->loop, r->outfd,
 	    LOOP_READ, on_runner_stdout, r) < 0 || loop_add_fd(pool->loop,
 	    r->infd, 0, on_runner_stdin, r) < 0) {
 		kill(-r->pid, SIGKILL);
@@ -694,7 +691,7 @@ pool_runner_start(struct pool *pool, int64_t assignment_id, int resumed)
 	r = xcalloc(1, sizeof(*r));
 	r->pool = pool;
 	r->assignment_id = assignment_id;
-	r->pidfd = r->infd = r->outfd = -1;
+	r->infd = r->outfd = -1;
 	r->agents = ids;
 	r->nr_agents = r->alloc_agents = nr;
 	r->seen = xcalloc(nr ? nr : 1, sizeof(*r->seen));

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,8 +18,8 @@
  * JSON object on stdin, its stdout and stderr copied into the pool's log
  * line by line.  Exit status 0 passes; any other status, a death by a
  * signal, or running past the time limit (the group is then killed)
- * fails.  The event loop only watches the child: a pidfd tells when it
- * exits, a timer when its time is up, so the pool never waits for it.
+ * fails.  The event loop only watches the child: loop_watch_child()
+ * tells when it exits, a timer when its time is up, so the pool never waits for it.
  * Onboarding (submit.c) and screening (screen.c) use them.
  */
 
@@ -42,7 +41,7 @@ pool_check_new(struct pool *pool, enum pool_check_kind kind, int64_t id,
 	k->kind = kind;
 	k->id = id;
 	k->done = done;
-	k->pidfd = k->outfd = -1;
+	k->outfd = -1;
 	k->next = pool->checks;
 	pool->checks = k;
 	return k;
@@ -65,11 +64,8 @@ check_unhook(struct pool_check *k)
 	if (k->timer)
 		loop_del_timer(pool->loop, k->timer);
 	k->timer = 0;
-	if (k->pidfd >= 0) {
-		loop_del_fd(pool->loop, k->pidfd);
-		close(k->pidfd);
-		k->pidfd = -1;
-	}
+	loop_unwatch_child(pool->loop, k->watch);
+	k->watch = NULL;
 	if (k->outfd >= 0) {
 		loop_del_fd(pool->loop, k->outfd);
 		close(k->outfd);
@@ -127,11 +123,12 @@ on_check_output(struct loop *l, int fd, int events, void *arg)
 }
 
 static void
-on_check_exit(struct loop *l, int fd, int events, void *arg)
+on_check_exit(struct loop *l, pid_t pid, void *arg)
 {
 	struct pool_check *k = arg;
 	int status, passed;
 
+	(void)pid;
 	if (waitpid(k->pid, &status, WNOHANG) != k->pid)
 		return;
 	if (k->outfd >= 0)
@@ -230,9 +227,8 @@ pool_check_spawn(struct pool_check *k, const char *cmd, const char *input,
 	setpgid(k->pid, k->pid);
 	k->outfd = pipefd[0];
 	fcntl(k->outfd, F_SETFL, fcntl(k->outfd, F_GETFL) | O_NONBLOCK);
-	k->pidfd = (int)syscall(SYS_pidfd_open, k->pid, 0);
-	if (k->pidfd < 0 || loop_add_fd(pool->loop, k->pidfd, LOOP_READ,
-	    on_check_exit, k) < 0 || loop_add_fd(pool->loop, k->outfd,
+	k->watch = loop_watch_child(pool->loop, k->pid, on_check_exit, k);
+	if (!k->watch || loop_add_fd(pool->loop, k->outfd,
 	    LOOP_READ, on_check_output, k) < 0) {
 		kill(-k->pid, SIGKILL);
 		waitpid(k->pid, NULL, 0);
