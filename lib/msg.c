@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -186,6 +187,73 @@ msg_write_line(const cJSON *v, struct buf *out)
 {
 	msg_print(v, out);
 	buf_addch(out, '\n');
+}
+
+void
+msg_print_str(const char *s, struct buf *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run;
+	unsigned char c;
+
+	if (!s) {
+		buf_add(out, "null", 4);
+		return;
+	}
+	buf_addch(out, '"');
+	for (;;) {
+		for (run = s; (c = (unsigned char)*s) >= 0x20 && c != '"' &&
+		    c != '\\'; s++)
+			;
+		buf_add(out, run, (size_t)(s - run));
+		if (!c)
+			break;
+		buf_addch(out, '\\');
+		switch (c) {
+		case '"':
+		case '\\':
+			buf_addch(out, c);
+			break;
+		case '\b':
+			buf_addch(out, 'b');
+			break;
+		case '\f':
+			buf_addch(out, 'f');
+			break;
+		case '\n':
+			buf_addch(out, 'n');
+			break;
+		case '\r':
+			buf_addch(out, 'r');
+			break;
+		case '\t':
+			buf_addch(out, 't');
+			break;
+		default:
+			buf_add(out, "u00", 3);
+			buf_addch(out, hex[c >> 4]);
+			buf_addch(out, hex[c & 15]);
+		}
+		s++;
+	}
+	buf_addch(out, '"');
+}
+
+void
+msg_print_number(double d, struct buf *out)
+{
+	char b[64];
+	cJSON n;
+
+	/* A number item on the stack, as cJSON_CreateNumber() fills it. */
+	memset(&n, 0, sizeof(n));
+	n.type = cJSON_Number;
+	n.valuedouble = d;
+	n.valueint = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN :
+	    (int)d;
+	if (!cJSON_PrintPreallocated(&n, b, (int)sizeof(b), 0))
+		die("cannot print the number %g", d);
+	buf_addstr(out, b);
 }
 
 static const char *

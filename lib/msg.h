@@ -59,6 +59,14 @@ void msg_print(const cJSON *v, struct buf *out);
 void msg_write_line(const cJSON *v, struct buf *out);
 
 /*
+ * Append S as a JSON string (null for NULL), or D as a JSON number, to
+ * OUT, exactly as msg_print() would print them inside a tree: for writing
+ * JSON straight from other data, without building a tree.
+ */
+void msg_print_str(const char *s, struct buf *out);
+void msg_print_number(double d, struct buf *out);
+
+/*
  * Typed getters.  OBJ must be an object; KEY is looked up case-sensitively.
  * Each returns 0 and stores the value, or -1 with *errp naming KEY when
  * the member is missing, null, or of the wrong type.

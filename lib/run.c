@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "db.h"
 #include "model.h"
+#include "msg.h"
 #include "path.h"
 #include "provider.h"
 #include "run.h"
@@ -1079,10 +1080,9 @@ run_list(struct db *db, cJSON *out, char **errp)
 	return 0;
 }
 
-/* Parse column COL as JSON, or null when it is NULL or not JSON (VALID,
- * the column saying so, is not needed). */
+/* Parse column COL as JSON, or null when it is NULL or not JSON. */
 static cJSON *
-col_json(sqlite3_stmt *st, int col, int valid)
+col_json(sqlite3_stmt *st, int col)
 {
 	const char *s = (const char *)sqlite3_column_text(st, col);
 	cJSON *v = s ? cJSON_Parse(s) : NULL;
@@ -1100,21 +1100,10 @@ add_real(cJSON *obj, const char *key, sqlite3_stmt *st, int col)
 		    sqlite3_column_double(st, col));
 }
 
-/* Column COL as a raw JSON item when column VALID says it is JSON. */
 static cJSON *
-col_raw(sqlite3_stmt *st, int col, int valid)
-{
-	const char *s = (const char *)sqlite3_column_text(st, col);
-
-	return s && sqlite3_column_int(st, valid) ? cJSON_CreateRaw(s) :
-	    cJSON_CreateNull();
-}
-
-static cJSON *
-result_row(sqlite3_stmt *st, int raw)
+result_row(sqlite3_stmt *st)
 {
 	cJSON *row = cJSON_CreateObject(), *files;
-	cJSON *(*json)(sqlite3_stmt *, int, int) = raw ? col_raw : col_json;
 
 	add_id(row, "unit_id", sqlite3_column_int64(st, 0));
 	add_id(row, "assignment_id", sqlite3_column_int64(st, 1));
@@ -1123,17 +1112,89 @@ result_row(sqlite3_stmt *st, int raw)
 	add_id(row, "worker_id", sqlite3_column_int64(st, 4));
 	add_text(row, "worker_name", st, 5);
 	add_text(row, "status", st, 6);
-	cJSON_AddItemToObject(row, "inputs", json(st, 7, 12));
-	cJSON_AddItemToObject(row, "outputs", json(st, 8, 13));
+	cJSON_AddItemToObject(row, "inputs", col_json(st, 7));
+	cJSON_AddItemToObject(row, "outputs", col_json(st, 8));
 	add_real(row, "task_start", st, 9);
 	add_real(row, "task_end", st, 10);
-	files = json(st, 11, 14);
+	files = col_json(st, 11);
 	if (cJSON_IsNull(files)) {
 		cJSON_Delete(files);
 		files = cJSON_CreateArray();
 	}
 	cJSON_AddItemToObject(row, "files", files);
 	return row;
+}
+
+/* Line writing: the members of result_row() as JSON text. */
+
+static void
+line_id(struct buf *b, const char *key, int64_t id)
+{
+	char n[DB_ID_BUFSZ];
+
+	buf_addstr(b, key);
+	if (!id) {
+		buf_add(b, "null", 4);
+		return;
+	}
+	buf_addch(b, '"');
+	buf_addstr(b, db_id_format(id, n));
+	buf_addch(b, '"');
+}
+
+static void
+line_text(struct buf *b, const char *key, sqlite3_stmt *st, int col)
+{
+	buf_addstr(b, key);
+	msg_print_str((const char *)sqlite3_column_text(st, col), b);
+}
+
+/* Column COL as the JSON text stored, when column VALID says it is JSON. */
+static void
+line_raw(struct buf *b, const char *key, sqlite3_stmt *st, int col,
+    int valid, const char *otherwise)
+{
+	const char *s = (const char *)sqlite3_column_text(st, col);
+
+	buf_addstr(b, key);
+	if (s && sqlite3_column_int(st, valid))
+		buf_add(b, s, (size_t)sqlite3_column_bytes(st, col));
+	else
+		buf_addstr(b, otherwise);
+}
+
+static void
+line_real(struct buf *b, const char *key, sqlite3_stmt *st, int col)
+{
+	buf_addstr(b, key);
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		buf_add(b, "null", 4);
+	else
+		msg_print_number(sqlite3_column_double(st, col), b);
+}
+
+static void
+result_line(struct buf *b, sqlite3_stmt *st, int review)
+{
+	line_id(b, "{\"unit_id\":", sqlite3_column_int64(st, 0));
+	line_id(b, ",\"assignment_id\":", sqlite3_column_int64(st, 1));
+	line_id(b, ",\"task_run_id\":", sqlite3_column_int64(st, 2));
+	line_id(b, ",\"agent_id\":", sqlite3_column_int64(st, 3));
+	line_id(b, ",\"worker_id\":", sqlite3_column_int64(st, 4));
+	line_text(b, ",\"worker_name\":", st, 5);
+	line_text(b, ",\"status\":", st, 6);
+	line_raw(b, ",\"inputs\":", st, 7, 12, "null");
+	line_raw(b, ",\"outputs\":", st, 8, 13, "null");
+	line_real(b, ",\"task_start\":", st, 9);
+	line_real(b, ",\"task_end\":", st, 10);
+	line_raw(b, ",\"files\":", st, 11, 14, "[]");
+	if (review) {
+		line_raw(b, ",\"review\":", st, 15, 16, "null");
+		line_real(b, ",\"bonus\":", st, 17);
+		buf_addstr(b, sqlite3_column_int(st, 18) ? ",\"blocked\":true" :
+		    ",\"blocked\":false");
+	}
+	buf_add(b, "}\n", 2);
 }
 
 static int
@@ -1156,10 +1217,13 @@ status_wanted(const struct run_results_query *q, const char *status)
 	"SELECT u.unit_id, u.assignment_id, u.task_run_id, u.agent_id, " \
 	"u.worker_id, w.worker_name, u.status, " \
 	"COALESCE(d.inputs, ad.shared), d.outputs, d.task_start, " \
-	"d.task_end, d.files, json_valid(COALESCE(d.inputs, ad.shared)), " \
-	"json_valid(d.outputs), json_valid(d.files)"
+	"d.task_end, d.files, "
+/* Whether inputs, outputs and files are JSON, for line_raw(). */
+#define RESULT_VALID \
+	"json_valid(COALESCE(d.inputs, ad.shared)), json_valid(d.outputs), " \
+	"json_valid(d.files)"
 /*
- * The unit's last review (as JSON; the 1 after it says so for col_raw()),
+ * The unit's last review (as JSON; the 1 after it says so for line_raw()),
  * its paid bonuses and whether its worker is blocked.
  */
 #define REVIEW_COLUMNS \
@@ -1176,17 +1240,19 @@ status_wanted(const struct run_results_query *q, const char *status)
 	"LEFT JOIN agent_data d ON d.agent_id = u.agent_id " \
 	"LEFT JOIN assignment_data ad ON ad.assignment_id = u.assignment_id "
 
-int
-run_results(struct db *db, const struct run_results_query *q,
-    run_result_fn *fn, void *arg, char **errp)
+/* Each result of Q as a row for ROW_FN, or as a line for LINE_FN. */
+static int
+results_each(struct db *db, const struct run_results_query *q,
+    run_result_fn *row_fn, run_line_fn *line_fn, void *arg, char **errp)
 {
+	struct buf line = BUF_INIT;
 	sqlite3_stmt *st;
 	cJSON *row;
 	char *sql;
 	int rc, r = 0;
 
-	sql = xasprintf(RESULT_COLUMNS "%s" RESULT_FROM "%s",
-	    q->review ? REVIEW_COLUMNS : "",
+	sql = xasprintf(RESULT_COLUMNS "%s%s" RESULT_FROM "%s",
+	    line_fn ? RESULT_VALID : "0, 0, 0", q->review ? REVIEW_COLUMNS : "",
 	    q->unit_id ? "WHERE u.unit_id = ?" :
 	    q->run_id ? "WHERE u.task_run_id = ? ORDER BY u.unit_id" :
 	    "JOIN task_runs r ON r.task_run_id = u.task_run_id "
@@ -1206,21 +1272,28 @@ run_results(struct db *db, const struct run_results_query *q,
 		if (!status_wanted(q, (const char *)sqlite3_column_text(st,
 		    6)))
 			continue;
-		row = result_row(st, q->raw);
-		if (q->review) {
-			cJSON_AddItemToObject(row, "review", q->raw ?
-			    col_raw(st, 15, 16) : col_json(st, 15, 16));
-			cJSON_AddNumberToObject(row, "bonus",
-			    sqlite3_column_double(st, 17));
-			cJSON_AddBoolToObject(row, "blocked",
-			    sqlite3_column_int(st, 18));
+		if (line_fn) {
+			buf_setlen(&line, 0);
+			result_line(&line, st, q->review);
+			r = line_fn(line.buf, line.len, arg);
+		} else {
+			row = result_row(st);
+			if (q->review) {
+				cJSON_AddItemToObject(row, "review",
+				    col_json(st, 15));
+				cJSON_AddNumberToObject(row, "bonus",
+				    sqlite3_column_double(st, 17));
+				cJSON_AddBoolToObject(row, "blocked",
+				    sqlite3_column_int(st, 18));
+			}
+			r = row_fn(row, arg);
+			cJSON_Delete(row);
 		}
-		r = fn(row, arg);
-		cJSON_Delete(row);
 		if (r < 0)
 			break;
 	}
 	sqlite3_reset(st);
+	buf_release(&line);
 	if (r < 0) {
 		*errp = NULL;
 		return -1;
@@ -1228,6 +1301,26 @@ run_results(struct db *db, const struct run_results_query *q,
 	if (rc != SQLITE_DONE)
 		return fail(db, errp, "cannot read results");
 	return 0;
+}
+
+int
+run_results(struct db *db, const struct run_results_query *q,
+    run_result_fn *fn, void *arg, char **errp)
+{
+	return results_each(db, q, fn, NULL, arg, errp);
+}
+
+int
+run_results_lines(struct db *db, const struct run_results_query *q,
+    run_line_fn *fn, void *arg, char **errp)
+{
+	return results_each(db, q, NULL, fn, arg, errp);
+}
+
+int
+run_line_write(const char *line, size_t len, void *file)
+{
+	return fwrite(line, 1, len, file) == len ? 0 : -1;
 }
 
 int

@@ -153,11 +153,6 @@ struct run_results_query {
 	size_t nr_statuses;
 	int64_t unit_id;		/* only this unit, or 0 */
 	/*
-	 * inputs, outputs and files as the text stored (cJSON raw items,
-	 * null when not valid JSON): cheap to print, not to be read.
-	 */
-	int raw;
-	/*
 	 * Add review ({status, note, time} of the unit's last decision, or
 	 * null), bonus (paid, in total) and blocked (its worker).
 	 */
@@ -175,6 +170,19 @@ struct run_results_query {
 typedef int run_result_fn(struct cJSON *row, void *arg);
 int run_results(struct db *db, const struct run_results_query *q,
     run_result_fn *fn, void *arg, char **errp);
+
+/*
+ * run_results() for printing: FN gets each row as one line of JSON (LEN
+ * bytes, ending in a newline), written straight from the database, with
+ * inputs, outputs and files as the text stored (null when it is not
+ * JSON).  The line is only valid during the call.
+ */
+typedef int run_line_fn(const char *line, size_t len, void *arg);
+int run_results_lines(struct db *db, const struct run_results_query *q,
+    run_line_fn *fn, void *arg, char **errp);
+
+/* A run_line_fn writing each line to the stdio stream FILE. */
+int run_line_write(const char *line, size_t len, void *file);
 
 /* A row of the queue of a run, for "status". */
 struct run_unit_row {

@@ -193,3 +193,25 @@ load lib/common
 	assert_line -n 0 '{"s":"two","i":42,"id":"9223372036854775807","d":0.5,"t":1711361472.346,"b":true,"n":null,"a":["x",{}],"o":{}}'
 	assert_line -n 1 "len=9 a=2"
 }
+
+@test "msg: strings and numbers written directly match the printed tree" {
+	run -0 test-msg print <<<'["plain", "", "q\"b\\s\/", "\b\f\n\r\t\u0001\u001f\u007f", "é ✓ 😀", 0, -0.0, 1, -7, 0.1, 1e300, -2.5e-300, 2147483647, 2147483648, -2147483649, 3.0000000000000004, 1700000000.123456]'
+	assert_output '"plain"
+""
+"q\"b\\s/"
+"\b\f\n\r\t\u0001\u001f"
+"é ✓ 😀"
+0
+-0
+1
+-7
+0.1
+1e+300
+-2.5e-300
+2147483647
+2147483648
+-2147483649
+3
+1700000000.123456
+null'
+}

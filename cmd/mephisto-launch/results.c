@@ -86,17 +86,6 @@ statuses_release(struct statuses *s)
 }
 
 static int
-print_row(cJSON *row, void *arg)
-{
-	char *s = cJSON_PrintUnformatted(row);
-
-	(void)arg;
-	puts(s);
-	cJSON_free(s);
-	return ferror(stdout) ? -1 : 0;
-}
-
-static int
 collect_row(cJSON *row, void *arg)
 {
 	cJSON_AddItemToArray(arg, cJSON_Duplicate(row, 1));
@@ -228,7 +217,7 @@ cmd_results(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct run_results_query q = { 0, NULL, NULL, 0, 0, 0, 0 };
+	struct run_results_query q = { 0, NULL, NULL, 0, 0, 0 };
 	struct statuses st = { 0 };
 	cJSON *rows = NULL;
 	struct db *db;
@@ -281,10 +270,12 @@ cmd_results(int argc, char **argv)
 	}
 	if (csv)
 		rows = cJSON_CreateArray();
-	q.raw = !csv;
 	db_bulk_read(db);
 	log_stdout_bulk();
-	r = run_results(db, &q, csv ? collect_row : print_row, rows, &err);
+	if (csv)
+		r = run_results(db, &q, collect_row, rows, &err);
+	else
+		r = run_results_lines(db, &q, run_line_write, stdout, &err);
 	if (r < 0 && err)
 		die("%s", err);
 	if (csv)

@@ -750,17 +750,6 @@ clear_line(struct sup *s)
 
 /* --- results --- */
 
-static int
-print_result(cJSON *row, void *arg)
-{
-	char *txt = cJSON_PrintUnformatted(row);
-
-	(void)arg;
-	puts(txt);
-	cJSON_free(txt);
-	return 0;
-}
-
 static int64_t
 max_seq(struct sup *s)
 {
@@ -781,7 +770,7 @@ max_seq(struct sup *s)
 static void
 new_results(struct sup *s)
 {
-	struct run_results_query q = { 0, NULL, NULL, 0, 0, 1, 0 };
+	struct run_results_query q = { 0, NULL, NULL, 0, 0, 0 };
 	int64_t *ids = NULL;
 	sqlite3_stmt *st;
 	size_t n = 0, alloc = 0, i;
@@ -805,7 +794,8 @@ new_results(struct sup *s)
 		if (!idset_add(&s->printed, ids[i]))
 			continue;
 		q.unit_id = ids[i];
-		if (run_results(s->db, &q, print_result, s, &err) < 0 && err) {
+		if (run_results_lines(s->db, &q, run_line_write, stdout,
+		    &err) < 0 && err) {
 			warn("%s", err);
 			free(err);
 			err = NULL;

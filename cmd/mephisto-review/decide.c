@@ -77,19 +77,13 @@ review_open_db(void)
 }
 
 void
-review_write_line(const cJSON *line)
+review_print_line(const cJSON *line)
 {
 	struct buf b = BUF_INIT;
 
 	msg_write_line(line, &b);
 	fputs(b.buf, stdout);
 	buf_release(&b);
-}
-
-void
-review_print_line(const cJSON *line)
-{
-	review_write_line(line);
 	fflush(stdout);
 }
 

@@ -160,22 +160,12 @@ xopts_release(struct xopts *o)
 
 /* --- export --- */
 
-struct export_ctx {
-	struct db *db;
-	cJSON *rows;		/* CSV: collected rows; NULL for JSON lines */
-};
-
+/* CSV: collect the rows, to know every column first. */
 static int
-export_row(cJSON *row, void *arg)
+collect_row(cJSON *row, void *rows)
 {
-	struct export_ctx *c = arg;
-
-	if (c->rows) {
-		msg_push(c->rows, msg_dup(row));
-		return 0;
-	}
-	review_write_line(row);
-	return ferror(stdout) ? -1 : 0;
+	msg_push(rows, msg_dup(row));
+	return 0;
 }
 
 static const char *const fixed_columns[] = {
@@ -248,35 +238,39 @@ int
 review_cmd_export(int argc, char **argv)
 {
 	struct xopts o = { 0 };
-	struct run_results_query q = { 0, NULL, NULL, 0, 0, 0, 0 };
+	struct run_results_query q = { 0, NULL, NULL, 0, 0, 0 };
 	struct review_query rq = { 0 };
-	struct export_ctx c;
+	cJSON *rows = NULL;
+	struct db *db;
 	char *err = NULL;
 	int r;
 
 	xparse(argc, argv, export_usage, 1, &o);
-	c.db = review_open_db();
+	db = review_open_db();
 	rq.task = o.task;
 	rq.run = o.run;
-	review_query_check(c.db, &rq);
+	review_query_check(db, &rq);
 	if (o.run)
 		db_id_parse(o.run, &q.run_id);
 	q.task_name = o.task;
 	q.statuses = o.nr_statuses ? o.statuses : all_statuses;
 	q.nr_statuses = o.nr_statuses ? o.nr_statuses :
 	    ARRAY_SIZE(all_statuses);
-	c.rows = o.csv ? msg_new_array() : NULL;
-	q.raw = !o.csv;
 	q.review = 1;
-	db_bulk_read(c.db);
+	db_bulk_read(db);
 	log_stdout_bulk();
-	r = run_results(c.db, &q, export_row, &c, &err);
+	if (o.csv) {
+		rows = msg_new_array();
+		r = run_results(db, &q, collect_row, rows, &err);
+	} else {
+		r = run_results_lines(db, &q, run_line_write, stdout, &err);
+	}
 	if (r < 0 && err)
 		die("%s", err);
 	if (o.csv)
-		print_csv(c.rows);
-	msg_free(c.rows);
-	db_close(c.db);
+		print_csv(rows);
+	msg_free(rows);
+	db_close(db);
 	xopts_release(&o);
 	log_close_stdout();
 	return EXIT_OK;

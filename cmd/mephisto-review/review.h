@@ -105,8 +105,6 @@ int review_bonus_plan(struct db *db, const struct decision *d,
 
 /* Print LINE (one JSON object) on stdout, and flush it. */
 void review_print_line(const cJSON *line);
-/* The same, left in stdout's buffer (for many lines at once). */
-void review_write_line(const cJSON *line);
 
 /* Open the database named by the configuration; dies on failure. */
 struct db *review_open_db(void);

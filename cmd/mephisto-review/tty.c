@@ -430,7 +430,7 @@ collect_row(cJSON *row, void *arg)
 static void
 load(struct tty *t, const int64_t *ids, size_t nr)
 {
-	struct run_results_query q = { 0, NULL, NULL, 0, 0, 0, 0 };
+	struct run_results_query q = { 0, NULL, NULL, 0, 0, 0 };
 	static const char *const any[] = {
 		"created", "launched", "assigned", "completed", "accepted",
 		"rejected", "soft_rejected", "expired",

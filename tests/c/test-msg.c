@@ -11,6 +11,10 @@
  *					build a packet around stdin's data
  *   test-msg timestamp T		print T with millisecond precision
  *   test-msg set			exercise the builders
+ *   test-msg print			each string and number of the stdin
+ *					array through msg_print_str() or
+ *					msg_print_number(), checked against
+ *					msg_print() of the same value
  *
  * TYPE is one of str, int, id, double, bool, obj, arr.  Errors go to
  * stderr as "test-msg: error: ..." with exit status 1.
@@ -211,6 +215,36 @@ set(void)
 	return 0;
 }
 
+static int
+print_direct(void)
+{
+	struct buf direct = BUF_INIT, tree = BUF_INIT;
+	cJSON *v = read_stdin(0), *item;
+	int differ = 0;
+
+	msg_foreach(item, v) {
+		buf_setlen(&direct, 0);
+		buf_setlen(&tree, 0);
+		if (cJSON_IsString(item))
+			msg_print_str(item->valuestring, &direct);
+		else
+			msg_print_number(item->valuedouble, &direct);
+		msg_print(item, &tree);
+		if (strcmp(direct.buf, tree.buf)) {
+			printf("differs: %s, not %s\n", direct.buf, tree.buf);
+			differ = 1;
+		} else {
+			printf("%s\n", direct.buf);
+		}
+	}
+	msg_print_str(NULL, &direct);
+	printf("%s\n", direct.buf + direct.len - 4);
+	buf_release(&direct);
+	buf_release(&tree);
+	msg_free(v);
+	return differ;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -240,9 +274,11 @@ main(int argc, char **argv)
 		buf_release(&b);
 	} else if (!strcmp(cmd, "set"))
 		set();
+	else if (!strcmp(cmd, "print"))
+		return print_direct() || log_close_stdout();
 	else {
 		fprintf(stderr, "usage: test-msg parse|nest|get|opt|packet|"
-		    "build|timestamp|set ...\n");
+		    "build|timestamp|set|print ...\n");
 		return 2;
 	}
 	return log_close_stdout();
