@@ -39,6 +39,7 @@ struct ipc_conn;
 #define IO_DEFAULT_MAX_FILES 16
 #define IO_PING_TIMEOUT_MS 15000	/* silent socket => disconnect */
 #define IO_LOST_TIMEOUT_MS 10000	/* closed socket => disconnect */
+#define IO_HEADER_BYTES 8192		/* a request's header table */
 #define IO_TICK_MS 250			/* sweep of deadlines and liveness */
 #define IO_DRAIN_MS 2000		/* stopping: time to finish answers */
 #define IO_AGENT_IDLE_MS (30 * 60 * 1000) /* forget socketless agents */
@@ -357,5 +358,11 @@ int http_metrics_request(struct io *io, struct session *s,
 
 /* main.c: stop once draining and no answer is owed any more. */
 void io_drained_check(struct io *io);
+
+/*
+ * mem.c: request header tables (IO_HEADER_BYTES each) outside the main
+ * heap.  Call before any other libwebsockets call.
+ */
+void io_mem_init(void);
 
 #endif

@@ -294,10 +294,9 @@ tick(lws_sorted_usec_list_t *sul)
 	agent_sweep(io);
 	static_sweep(io);
 	/*
-	 * Every connection reads its request headers into a table of
-	 * max_http_header_data bytes, freed once they are read: after
-	 * thousands of sockets opened at once those free tables lie between
-	 * live connections.  Give their pages back, once a second.
+	 * Thousands of sockets opened at once leave free heap between the
+	 * connections that stay (header tables do not: see mem.c).  Give
+	 * free pages back, once a second.
 	 */
 	if (++io->ticks % (1000 / IO_TICK_MS) == 0)
 		malloc_trim(0);
@@ -423,12 +422,13 @@ create_context(struct io *io)
 	info.protocols = protocols;
 	info.user = io;
 	info.server_string = "mephisto-io";
-	info.max_http_header_data = 8192;
+	info.max_http_header_data = IO_HEADER_BYTES;
 	info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND |
 	    LWS_SERVER_OPTION_VALIDATE_UTF8;
 	if (!strchr(addr, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+	io_mem_init();
 	io->ctx = lws_create_context(&info);
 	if (!io->ctx)
 		return error("cannot listen on %s port %d", host, io->opt.port);
