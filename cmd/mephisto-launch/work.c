@@ -68,6 +68,7 @@ struct worker {
 	const struct work *w;
 	int index;
 	long done;
+	char *agent;		/* the agent at work, or NULL */
 	pthread_t thread;
 };
 
@@ -359,22 +360,24 @@ static void *
 worker_main(void *arg)
 {
 	struct worker *k = arg;
-	char *name = xasprintf("%s-%d", k->w->name, k->index + 1), *agent;
+	char *name = xasprintf("%s-%d", k->w->name, k->index + 1);
 	long attempt = 0, wait_ms = 50;
 	int gone = 0, why = 0;
 
 	while (!k->w->max_units || k->done < k->w->max_units) {
-		agent = get_unit(k, name, attempt++, &why);
-		if (agent) {
+		/* Kept in K, so a worker stopped by a signal holds no leak. */
+		k->agent = get_unit(k, name, attempt++, &why);
+		if (k->agent) {
 			gone = 0;
 			wait_ms = 50;
 			if (k->w->delay_ms)
 				pause_ms(k->w->delay_ms);
-			if (submit_task(k, agent) == 0) {
+			if (submit_task(k, k->agent) == 0) {
 				k->done++;
-				log_info("%s: submitted %s", name, agent);
+				log_info("%s: submitted %s", name, k->agent);
 			}
-			free(agent);
+			free(k->agent);
+			k->agent = NULL;
 			continue;
 		}
 		if (why == 2) {
