@@ -491,8 +491,9 @@ db_open_version(const char *path, int version, char **errp)
 	if (create_file(path, errp) < 0)
 		return NULL;
 	db = db_new(path);
-	rc = sqlite3_open_v2(path, &db->handle,
-	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	/* A connection is only ever used by one thread: no mutex needed. */
+	rc = sqlite3_open_v2(path, &db->handle, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		*errp = xasprintf("cannot open database '%s': %s", path,
 		    db->handle ? sqlite3_errmsg(db->handle) :
@@ -578,8 +579,8 @@ db_checkpoint_in_background(struct db *db, char **errp)
 	if (db->ckpt)
 		return 0;
 	c = xcalloc(1, sizeof(*c));
-	if (sqlite3_open_v2(db->path, &c->handle, SQLITE_OPEN_READWRITE,
-	    NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(db->path, &c->handle, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		*errp = xasprintf("cannot open database '%s' for "
 		    "checkpoints: %s", db->path, sqlite3_errmsg(c->handle));
 		sqlite3_close(c->handle);
