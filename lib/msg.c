@@ -174,12 +174,23 @@ msg_dup(const cJSON *v)
 void
 msg_print(const cJSON *v, struct buf *out)
 {
-	char *s = cJSON_PrintUnformatted(v);
+	size_t room = 512;
 
-	if (!s)
-		die("out of memory printing a JSON message");
-	buf_addstr(out, s);
-	cJSON_free(s);
+	/* Printed in place: no buffer of cJSON's own to grow and copy. */
+	for (;;) {
+		buf_grow(out, room);
+		room = out->alloc - out->len;
+		if (room > INT_MAX)
+			room = INT_MAX;
+		if (cJSON_PrintPreallocated((cJSON *)v, out->buf + out->len,
+		    (int)room, 0))
+			break;
+		out->buf[out->len] = '\0';
+		if (room == INT_MAX)
+			die("a JSON message too large to print");
+		room *= 2;
+	}
+	out->len += strlen(out->buf + out->len);
 }
 
 void
