@@ -267,6 +267,12 @@ msg_print_number(double d, struct buf *out)
 	buf_addstr(out, b);
 }
 
+void
+msg_print_id(int64_t id, struct buf *out)
+{
+	buf_addf(out, "\"%" PRId64 "\"", id);
+}
+
 static const char *
 type_name(const cJSON *v)
 {

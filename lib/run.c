@@ -1130,16 +1130,11 @@ result_row(sqlite3_stmt *st)
 static void
 line_id(struct buf *b, const char *key, int64_t id)
 {
-	char n[DB_ID_BUFSZ];
-
 	buf_addstr(b, key);
-	if (!id) {
+	if (id)
+		msg_print_id(id, b);
+	else
 		buf_add(b, "null", 4);
-		return;
-	}
-	buf_addch(b, '"');
-	buf_addstr(b, db_id_format(id, n));
-	buf_addch(b, '"');
 }
 
 static void

@@ -138,29 +138,41 @@ set_id_or_null(cJSON *d, const char *key, sqlite3_stmt *st, int col)
 }
 
 static void
+event_id(struct buf *b, const char *key, sqlite3_stmt *st, int col)
+{
+	buf_addstr(b, key);
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		buf_add(b, "null", 4);
+	else
+		msg_print_id(sqlite3_column_int64(st, col), b);
+}
+
+/* The event packet of a run_events row, written straight from it. */
+static void
 send_event_row(struct pool *pool, sqlite3_stmt *st, struct pool_conn *only)
 {
-	struct msg_packet p = MSG_PACKET_INIT;
+	struct buf b = BUF_INIT;
 	struct pool_conn *c;
-	cJSON *d = msg_new_object();
 
-	msg_set_str(d, "event", (const char *)sqlite3_column_text(st, 1));
-	set_id_or_null(d, "unit_id", st, 2);
-	set_id_or_null(d, "agent_id", st, 3);
-	set_id_or_null(d, "worker_id", st, 4);
-	msg_set_str(d, "status", (const char *)sqlite3_column_text(st, 5));
-	msg_set_int(d, "seq", sqlite3_column_int64(st, 0));
-	p.packet_type = PT_EVENT;
-	p.subject_id = PROTO_SYSTEM_SUBJECT;
-	p.data = d;
+	buf_addstr(&b, "{\"packet_type\":\"" PT_EVENT "\",\"subject_id\":\""
+	    PROTO_SYSTEM_SUBJECT "\",\"data\":{\"event\":");
+	msg_print_str((const char *)sqlite3_column_text(st, 1), &b);
+	event_id(&b, ",\"unit_id\":", st, 2);
+	event_id(&b, ",\"agent_id\":", st, 3);
+	event_id(&b, ",\"worker_id\":", st, 4);
+	buf_addstr(&b, ",\"status\":");
+	msg_print_str((const char *)sqlite3_column_text(st, 5), &b);
+	buf_addstr(&b, ",\"seq\":");
+	msg_print_number((double)sqlite3_column_int64(st, 0), &b);
+	buf_add(&b, "}}\n", 3);
 	if (only) {
-		pool_send(only, &p);
+		ipc_conn_queue(only->ipc, b.buf, b.len);
 	} else {
 		for (c = pool->conns; c; c = c->next)
 			if (c->subscribed && !c->closing)
-				pool_send(c, &p);
+				ipc_conn_queue(c->ipc, b.buf, b.len);
 	}
-	msg_free(d);
+	buf_release(&b);
 }
 
 #define EVENTS_SQL "SELECT seq, event, unit_id, agent_id, worker_id, " \
