@@ -72,12 +72,13 @@ CALLS
 	u=$(unit_of_agent "$AGENT")
 	wait_for 20 gone "$LAUNCH_PID"
 	run -0 mephisto-review block "$u" --reason spam
-	rm -f "$MEPHISTO_DB"-wal
 	make_prolific_task "$T" 1
 	sed -i 's/task_name: .*/task_name: second/' "$T/task.yml"
 	mephisto-launch "$T/task.yml" --quiet > "$BATS_TEST_TMPDIR/launch2.log" 2>&1 &
 	track_pid $!
 	wait_for 20 run_url
+	# The second study, once it is published.
+	wait_for 20 active_studies 1
 	study=$(fake state | jq -r '[.studies[] | select(.status == "ACTIVE")][0].id')
 	run curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
 		--data-binary "{\"participant_id\": \"P1\", \"study_id\": \"$study\"}" "$FAKE/_fake/arrive"
@@ -130,6 +131,10 @@ CALLS
 }
 
 # study_is STATUS: the only study on the fake is in STATUS.
+active_studies() {
+	[ "$(fake state | jq '[.studies[] | select(.status == "ACTIVE")] | length')" -eq "$1" ]
+}
+
 study_is() {
 	[ "$(fake state | jq -r '[.studies[]][0].status')" = "$1" ]
 }
