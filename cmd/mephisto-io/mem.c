@@ -30,6 +30,11 @@
 #define IO_MEM_SLOT IO_HEADER_BYTES	/* bytes per slot: a header table */
 #define IO_MEM_SLOTS 32768		/* 256 MiB of address space */
 #define IO_MEM_HOT 128			/* freed slots kept resident */
+#if defined(__SANITIZE_ADDRESS__)
+#define IO_MEM_USE 0			/* tables where ASan can see them */
+#else
+#define IO_MEM_USE 1
+#endif
 
 static struct {
 	char *base;		/* the range, or NULL when not in use */
@@ -109,18 +114,16 @@ io_lws_realloc(void *ptr, size_t size, const char *reason)
 void
 io_mem_init(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
-	return;
-#else
-	void *base = mmap(NULL, (size_t)IO_MEM_SLOTS * IO_MEM_SLOT,
-	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
-	    MAP_NORESERVE, -1, 0);
+	void *base;
 
+	if (!IO_MEM_USE)
+		return;
+	base = mmap(NULL, (size_t)IO_MEM_SLOTS * IO_MEM_SLOT, PROT_READ |
+	    PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
 		return;		/* header tables come from malloc */
 	mem.base = base;
 	mem.free = xcalloc(IO_MEM_SLOTS, sizeof(*mem.free));
 	lws_set_allocator(io_lws_realloc);
-#endif
 }
 
