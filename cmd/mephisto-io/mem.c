@@ -8,8 +8,8 @@
  * pinned between the small objects of the connections that stay open, so
  * the process keeps the memory of the peak.  Here the tables come instead
  * from slots of one reserved address range, and a freed slot's pages go
- * back to the system at once, except for the IO_MEM_HOT most recently
- * freed slots, kept for the next requests.
+ * back to the system at once, except while fewer than IO_MEM_HOT slots are
+ * free: those stay resident for the next requests.
  *
  * Everything else libwebsockets allocates goes to malloc as before, as do
  * header tables when the range is full.  Under AddressSanitizer the range
@@ -60,10 +60,9 @@ header_table(const char *reason, size_t size)
 static void *
 slot_get(void)
 {
-	if (mem.nr_free) {
+	if (mem.nr_free)
 		return mem.base + (size_t)mem.free[--mem.nr_free] *
 		    IO_MEM_SLOT;
-	}
 	if (mem.used == IO_MEM_SLOTS)
 		return NULL;
 	return mem.base + mem.used++ * IO_MEM_SLOT;
