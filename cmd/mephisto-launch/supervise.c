@@ -34,14 +34,14 @@
  *
  * It starts mephisto-pool, then mephisto-io, each signalling readiness on
  * a pipe, and watches both with loop_watch_child() (which also works for
- * children of an earlier supervisor that it re-attached to).  A child
- * that dies is started again after a backoff.  Every TICK_MS it reads
- * the unit counts, launches units while fewer than
- * max_num_concurrent_units are live, prints new results and redraws the
- * progress line; the pool's event stream only makes the next tick come sooner (SOON_MS after an event, but
- * never within SOON_GAP_MS of the last tick, so a busy run is counted a few
- * times a second rather than after every event).  When every unit is final
- * the run is completed and the children are stopped, io first.
+ * children of an earlier supervisor that it re-attached to).  A child that
+ * dies is started again after a backoff.  Every TICK_MS it reads the unit
+ * counts, launches units while fewer than max_num_concurrent_units are
+ * live, prints new results and redraws the progress line; the pool's event
+ * stream only makes the next tick come sooner (SOON_MS after an event, but
+ * never within SOON_GAP_MS of the last tick, so a busy run is counted a
+ * few times a second rather than after every event).  When every unit is
+ * final the run is completed and the children are stopped, io first.
  *
  * A first SIGINT/SIGTERM stops launching, expires units nobody holds and
  * waits up to the grace period for units in progress; a second one (or
