@@ -1,14 +1,10 @@
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,15 +33,6 @@ struct timer {
 
 struct sig_slot {
 	loop_signal_fn *fn;
-	void *arg;
-};
-
-struct loop_child {
-	pid_t pid;
-	int pidfd;		/* -1: asked for by .timer instead */
-	long long timer;
-	int fired;
-	loop_child_fn *fn;
 	void *arg;
 };
 
@@ -471,126 +458,3 @@ loop_stop(struct loop *l)
 	l->stop = 1;
 }
 
-/* Child watches. */
-
-#define LOOP_CHILD_POLL_MS 20
-
-/* Whether process PID is a zombie (exited, not yet reaped by its parent). */
-static int
-zombie(pid_t pid)
-{
-	char path[32], b[512], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, b, sizeof(b) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	b[n] = '\0';
-	/* "PID (COMM) STATE ...", where COMM may hold parentheses. */
-	p = strrchr(b, ')');
-	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
-}
-
-/* Whether PID has exited, without reaping it. */
-static int
-child_exited(pid_t pid)
-{
-	siginfo_t si;
-
-	memset(&si, 0, sizeof(si));
-	if (!waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT))
-		return si.si_pid == pid;
-	if (errno != ECHILD)
-		return 0;
-	/* Not ours: gone, or a zombie its own parent has yet to reap. */
-	return (kill(pid, 0) < 0 && errno == ESRCH) || zombie(pid);
-}
-
-static void
-child_fire(struct loop *l, struct loop_child *c)
-{
-	if (c->fired)
-		return;
-	c->fired = 1;
-	if (c->pidfd >= 0)
-		loop_set_events(l, c->pidfd, 0);
-	c->fn(l, c->pid, c->arg);
-}
-
-static void
-on_child_pidfd(struct loop *l, int fd, int events, void *arg)
-{
-	(void)fd;
-	(void)events;
-	child_fire(l, arg);
-}
-
-static long
-on_child_poll(struct loop *l, long long id, void *arg)
-{
-	struct loop_child *c = arg;
-
-	(void)id;
-	if (!child_exited(c->pid))
-		return LOOP_CHILD_POLL_MS;
-	c->timer = 0;
-	child_fire(l, c);
-	return LOOP_NOMORE;
-}
-
-struct loop_child *
-loop_watch_child(struct loop *l, pid_t pid, loop_child_fn *fn, void *arg)
-{
-	struct loop_child *c;
-	int fd;
-
-	if (pid <= 0 || !fn) {
-		errno = EINVAL;
-		return NULL;
-	}
-	fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (fd < 0 && errno != ENOSYS)
-		return NULL;
-	if (fd < 0 && kill(pid, 0) < 0 && errno == ESRCH)
-		return NULL;
-	c = xcalloc(1, sizeof(*c));
-	c->pid = pid;
-	c->pidfd = fd;
-	c->fn = fn;
-	c->arg = arg;
-	if (fd >= 0) {
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		if (loop_add_fd(l, fd, LOOP_READ, on_child_pidfd, c) < 0) {
-			int saved = errno;
-
-			close(fd);
-			free(c);
-			errno = saved;
-			return NULL;
-		}
-	} else {
-		c->timer = loop_add_timer(l, LOOP_CHILD_POLL_MS, on_child_poll,
-		    c);
-	}
-	return c;
-}
-
-void
-loop_unwatch_child(struct loop *l, struct loop_child *c)
-{
-	if (!c)
-		return;
-	if (c->pidfd >= 0) {
-		loop_del_fd(l, c->pidfd);
-		close(c->pidfd);
-	}
-	if (c->timer)
-		loop_del_timer(l, c->timer);
-	free(c);
-}

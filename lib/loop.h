@@ -2,7 +2,6 @@
 #define MEPHISTO_LOOP_H
 
 #include <stdint.h>
-#include <sys/types.h>
 
 /*
  * A small epoll event loop, in the spirit of redis' ae: file descriptors
@@ -37,12 +36,6 @@ typedef void loop_fd_fn(struct loop *l, int fd, int events, void *arg);
  */
 typedef long loop_timer_fn(struct loop *l, long long id, void *arg);
 #define LOOP_NOMORE (-1L)
-
-/*
- * Called once when the process PID watched by loop_watch_child() has
- * exited.  The process is not reaped: that is the caller's (waitpid).
- */
-typedef void loop_child_fn(struct loop *l, pid_t pid, void *arg);
 
 /* Called, outside signal context, when SIGNO has arrived. */
 typedef void loop_signal_fn(struct loop *l, int signo, void *arg);
@@ -99,18 +92,6 @@ int loop_del_timer(struct loop *l, long long id);
  */
 int loop_add_signal(struct loop *l, int signo, loop_signal_fn *fn,
     void *arg);
-
-/*
- * Call FN with ARG once PID (a child, or any process this user may
- * signal) has exited.  Uses a pidfd, or where pidfd_open(2) is missing
- * (Linux before 5.3, valgrind) asks every 20 ms.  Returns a handle for
- * loop_unwatch_child(), or NULL with errno set (ESRCH: no such process).
- */
-struct loop_child *loop_watch_child(struct loop *l, pid_t pid,
-    loop_child_fn *fn, void *arg);
-
-/* Stop watching and free C; may be called from its callback.  NULL is fine. */
-void loop_unwatch_child(struct loop *l, struct loop_child *c);
 
 /*
  * Dispatch events until loop_stop() is called.  Returns 0, or -1 with

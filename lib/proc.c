@@ -300,6 +300,38 @@ proc_status_str(int status)
 	return xasprintf("changed state (wait status %d)", status);
 }
 
+/* Whether process PID is a zombie (exited, not yet reaped by its parent). */
+static int
+zombie(pid_t pid)
+{
+	char path[32], b[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	b[n] = '\0';
+	/* "PID (COMM) STATE ...", where COMM may hold parentheses. */
+	p = strrchr(b, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/*
+ * Whether PID, which is not our child, has exited: it is gone, or a zombie
+ * that its own parent has yet to reap.
+ */
+static int
+other_exited(pid_t pid)
+{
+	return (kill(pid, 0) < 0 && errno == ESRCH) || zombie(pid);
+}
+
 /*
  * Whether PID has exited: 1 (reaped, *STATUS set, or -1 when not our
  * child), 0 still running.
@@ -316,7 +348,7 @@ exited(pid_t pid, int *status)
 		return 1;
 	if (r < 0 && errno == ECHILD) {
 		*status = -1;
-		return kill(pid, 0) < 0 && errno == ESRCH;
+		return other_exited(pid);
 	}
 	return 0;
 }
@@ -616,4 +648,109 @@ proc_daemonize(const char *log_path, int *ready_fd, char **errp)
 	}
 	child_fds_close(&f);
 	return daemon;
+}
+
+/* Watching processes from an event loop. */
+
+#define PROC_WATCH_POLL_MS 20
+
+struct proc_watch {
+	pid_t pid;
+	int pidfd;		/* -1: asked for by .timer instead */
+	long long timer;
+	int fired;
+	proc_exit_fn *fn;
+	void *arg;
+};
+
+/* Whether PID has exited, without reaping it. */
+static int
+exited_unreaped(pid_t pid)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	if (!waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT))
+		return si.si_pid == pid;
+	return errno == ECHILD && other_exited(pid);
+}
+
+static void
+watch_fire(struct loop *l, struct proc_watch *w)
+{
+	if (w->fired)
+		return;
+	w->fired = 1;
+	if (w->pidfd >= 0)
+		loop_set_events(l, w->pidfd, 0);
+	w->fn(l, w->pid, w->arg);
+}
+
+static void
+on_watch_pidfd(struct loop *l, int fd, int events, void *arg)
+{
+	watch_fire(l, arg);
+}
+
+static long
+on_watch_poll(struct loop *l, long long id, void *arg)
+{
+	struct proc_watch *w = arg;
+
+	if (!exited_unreaped(w->pid))
+		return PROC_WATCH_POLL_MS;
+	w->timer = 0;
+	watch_fire(l, w);
+	return LOOP_NOMORE;
+}
+
+struct proc_watch *
+proc_watch(struct loop *l, pid_t pid, proc_exit_fn *fn, void *arg)
+{
+	struct proc_watch *w;
+	int fd;
+
+	if (pid <= 0 || !fn) {
+		errno = EINVAL;
+		return NULL;
+	}
+	fd = pidfd_open(pid, 0);
+	if (fd < 0 && errno != ENOSYS)
+		return NULL;
+	if (fd < 0 && kill(pid, 0) < 0 && errno == ESRCH)
+		return NULL;
+	w = xcalloc(1, sizeof(*w));
+	w->pid = pid;
+	w->pidfd = fd;
+	w->fn = fn;
+	w->arg = arg;
+	if (fd < 0) {
+		w->timer = loop_add_timer(l, PROC_WATCH_POLL_MS, on_watch_poll,
+		    w);
+		return w;
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (loop_add_fd(l, fd, LOOP_READ, on_watch_pidfd, w) < 0) {
+		int saved = errno;
+
+		close(fd);
+		free(w);
+		errno = saved;
+		return NULL;
+	}
+	return w;
+}
+
+void
+proc_unwatch(struct loop *l, struct proc_watch *w)
+{
+	if (!w)
+		return;
+	if (w->pidfd >= 0) {
+		loop_del_fd(l, w->pidfd);
+		close(w->pidfd);
+	}
+	if (w->timer)
+		loop_del_timer(l, w->timer);
+	free(w);
 }

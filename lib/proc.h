@@ -106,6 +106,23 @@ int proc_alive(pid_t pid);
 int proc_wait_exit(pid_t pid, int timeout_ms, int *status);
 
 /*
+ * Watching a process from an event loop: FN is called with ARG once PID
+ * (a child, or any process this user may signal) has exited.  A child is
+ * not reaped: that is the caller's (waitpid).  Uses a pidfd, or where
+ * pidfd_open(2) is missing (Linux before 5.3, valgrind) asks every 20 ms.
+ * Returns a handle for proc_unwatch(), or NULL with errno set (ESRCH: no
+ * such process).
+ */
+struct loop;
+struct proc_watch;
+typedef void proc_exit_fn(struct loop *l, pid_t pid, void *arg);
+struct proc_watch *proc_watch(struct loop *l, pid_t pid, proc_exit_fn *fn,
+    void *arg);
+
+/* Stop watching and free W; may be called from its callback.  NULL is fine. */
+void proc_unwatch(struct loop *l, struct proc_watch *w);
+
+/*
  * Detach into the background (--detach): fork, start a new session and
  * fork again, so the daemon is no session leader and has no controlling
  * terminal.  The daemon's stdin is /dev/null and its stdout and stderr go

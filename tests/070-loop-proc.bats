@@ -41,15 +41,16 @@ got TERM
 stopped"
 }
 
-@test "loop: child processes are watched until they exit, with or without pidfd_open" {
+@test "proc: processes are watched from the loop until they exit, with or without pidfd_open" {
 	local expected="a reaped child cannot be watched: No such process
 first child exited with status 5
 the orphan is gone
-third child was killed by signal 9 (Killed)"
-	run -0 test-loop children
+third child was killed by signal 9 (Killed)
+the zombie of another parent is gone"
+	run -0 test-proc watch
 	assert_output "$expected"
 	# Where pidfd_open(2) is missing (before Linux 5.3, valgrind).
-	run -0 no-pidfd test-loop children
+	run -0 no-pidfd test-proc watch
 	assert_output "$expected"
 }
 

@@ -33,7 +33,7 @@
  * The supervisor of one run (DESIGN.md section 8).
  *
  * It starts mephisto-pool, then mephisto-io, each signalling readiness on
- * a pipe, and watches both with loop_watch_child() (which also works for
+ * a pipe, and watches both with proc_watch() (which also works for
  * children of an earlier supervisor that it re-attached to).  A child that
  * dies is started again after a backoff.  Every TICK_MS it reads the unit
  * counts, launches units while fewer than max_num_concurrent_units are
@@ -66,7 +66,7 @@ struct child {
 	struct sup *sup;
 	const char *name;	/* "pool", "io", "workers" */
 	pid_t pid;		/* 0: not running */
-	struct loop_child *watch;	/* NULL: none */
+	struct proc_watch *watch;	/* NULL: none */
 	int ours;		/* our own child: reap it */
 	int stopping;		/* we asked it to stop */
 	int failures;		/* restarts in a row */
@@ -190,14 +190,14 @@ static void on_child_exit(struct loop *l, pid_t pid, void *arg);
 static int
 child_watch(struct sup *s, struct child *c)
 {
-	c->watch = loop_watch_child(s->loop, c->pid, on_child_exit, s);
+	c->watch = proc_watch(s->loop, c->pid, on_child_exit, s);
 	return c->watch ? 0 : -1;
 }
 
 static void
 child_unwatch(struct sup *s, struct child *c)
 {
-	loop_unwatch_child(s->loop, c->watch);
+	proc_unwatch(s->loop, c->watch);
 	c->watch = NULL;
 }
 

@@ -80,7 +80,7 @@ struct pool_check {
 	int64_t id;			/* what is checked */
 	pool_check_fn *done;
 	pid_t pid;
-	struct loop_child *watch;	/* tells when the child exits */
+	struct proc_watch *watch;	/* tells when the child exits */
 	int outfd;			/* its stdout and stderr */
 	long long timer;		/* the time limit */
 	int killed;			/* killed at the time limit */

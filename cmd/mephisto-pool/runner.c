@@ -81,7 +81,7 @@ struct pool_runner {
 	size_t nr_agents, alloc_agents;
 	struct seen_ids *seen;		/* per agent, as agents[] */
 	pid_t pid;
-	struct loop_child *watch;	/* tells when it exits */
+	struct proc_watch *watch;	/* tells when it exits */
 	int infd;			/* its stdin; -1 once closed */
 	int outfd;			/* its stdout; -1 at end of file */
 	int writing;			/* infd is watched for LOOP_WRITE */
@@ -140,7 +140,7 @@ runner_free(struct pool_runner *r)
 		imap_del(&pool->runner_by_agent, r->agents[i], r);
 	if (r->timer)
 		loop_del_timer(pool->loop, r->timer);
-	loop_unwatch_child(pool->loop, r->watch);
+	proc_unwatch(pool->loop, r->watch);
 	r->watch = NULL;
 	if (r->infd >= 0) {
 		loop_del_fd(pool->loop, r->infd);
@@ -635,7 +635,7 @@ runner_spawn(struct pool_runner *r)
 	r->outfd = outp[0];
 	fcntl(r->infd, F_SETFL, fcntl(r->infd, F_GETFL) | O_NONBLOCK);
 	fcntl(r->outfd, F_SETFL, fcntl(r->outfd, F_GETFL) | O_NONBLOCK);
-	r->watch = loop_watch_child(pool->loop, r->pid, on_runner_exit, r);
+	r->watch = proc_watch(pool->loop, r->pid, on_runner_exit, r);
 	if (!r->watch || loop_add_fd(pool->loop, r->outfd,
 	    LOOP_READ, on_runner_stdout, r) < 0 || loop_add_fd(pool->loop,
 	    r->infd, 0, on_runner_stdin, r) < 0) {

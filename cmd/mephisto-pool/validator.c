@@ -10,6 +10,7 @@
 #include "log.h"
 #include "loop.h"
 #include "pool.h"
+#include "proc.h"
 #include "xalloc.h"
 #include "banned.h"
 
@@ -18,8 +19,9 @@
  * JSON object on stdin, its stdout and stderr copied into the pool's log
  * line by line.  Exit status 0 passes; any other status, a death by a
  * signal, or running past the time limit (the group is then killed)
- * fails.  The event loop only watches the child: loop_watch_child()
- * tells when it exits, a timer when its time is up, so the pool never waits for it.
+ * fails.  The event loop only watches the child: proc_watch() tells
+ * when it exits, a timer when its time is up, so the pool never waits
+ * for it.
  * Onboarding (submit.c) and screening (screen.c) use them.
  */
 
@@ -64,7 +66,7 @@ check_unhook(struct pool_check *k)
 	if (k->timer)
 		loop_del_timer(pool->loop, k->timer);
 	k->timer = 0;
-	loop_unwatch_child(pool->loop, k->watch);
+	proc_unwatch(pool->loop, k->watch);
 	k->watch = NULL;
 	if (k->outfd >= 0) {
 		loop_del_fd(pool->loop, k->outfd);
@@ -227,7 +229,7 @@ pool_check_spawn(struct pool_check *k, const char *cmd, const char *input,
 	setpgid(k->pid, k->pid);
 	k->outfd = pipefd[0];
 	fcntl(k->outfd, F_SETFL, fcntl(k->outfd, F_GETFL) | O_NONBLOCK);
-	k->watch = loop_watch_child(pool->loop, k->pid, on_check_exit, k);
+	k->watch = proc_watch(pool->loop, k->pid, on_check_exit, k);
 	if (!k->watch || loop_add_fd(pool->loop, k->outfd,
 	    LOOP_READ, on_check_output, k) < 0) {
 		kill(-k->pid, SIGKILL);

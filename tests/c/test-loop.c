@@ -9,18 +9,12 @@
  *   test-loop signals	signals readiness (MEPHISTO_READY_FD), then prints
  *			each SIGUSR1 and SIGHUP delivered through the loop
  *			until SIGTERM
- *   test-loop children	watches a child that exits, one that is killed,
- *			one unwatched before it exits, a process that is
- *			not its child, and a pid that does not exist;
- *			prints each exit as it is seen
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -163,101 +157,6 @@ signals(struct loop *l)
 	return 0;
 }
 
-static int children_left;
-
-static void
-on_child(struct loop *l, pid_t pid, void *arg)
-{
-	const char *name = arg;
-	char *how;
-	int status;
-
-	if (waitpid(pid, &status, 0) == pid) {
-		how = proc_status_str(status);
-		printf("%s %s\n", name, how);
-		free(how);
-	} else {
-		printf("%s is gone\n", name);
-	}
-	if (!--children_left)
-		loop_stop(l);
-}
-
-/* Fork a child that sleeps MS, then exits with CODE (or kills itself). */
-static pid_t
-child(int ms, int code, int signo)
-{
-	struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	pid_t pid = fork();
-
-	if (pid < 0)
-		die_errno("fork");
-	if (pid)
-		return pid;
-	nanosleep(&t, NULL);
-	if (signo)
-		raise(signo);
-	_exit(code);
-}
-
-/* A process that is not our child: a grandchild whose parent has exited. */
-static pid_t
-orphan(int ms)
-{
-	int p[2];
-	pid_t mid, pid = -1;
-
-	if (pipe(p) < 0)
-		die_errno("pipe");
-	mid = fork();
-	if (mid < 0)
-		die_errno("fork");
-	if (!mid) {
-		close(p[0]);
-		pid = child(ms, 0, 0);
-		if (write(p[1], &pid, sizeof(pid)) != (ssize_t)sizeof(pid))
-			_exit(1);
-		_exit(0);
-	}
-	close(p[1]);
-	if (read(p[0], &pid, sizeof(pid)) != (ssize_t)sizeof(pid))
-		die("no pid from the intermediate child");
-	close(p[0]);
-	waitpid(mid, NULL, 0);
-	return pid;
-}
-
-static int
-children(struct loop *l)
-{
-	struct loop_child *w[4];
-	pid_t quiet, gone;
-	size_t i;
-
-	w[0] = loop_watch_child(l, child(100, 5, 0), on_child, "first child");
-	w[1] = loop_watch_child(l, orphan(200), on_child, "the orphan");
-	w[2] = loop_watch_child(l, child(300, 0, SIGKILL), on_child,
-	    "third child");
-	quiet = child(50, 0, 0);
-	w[3] = loop_watch_child(l, quiet, on_child, "unwatched child");
-	for (i = 0; i < 4; i++)
-		if (!w[i])
-			die_errno("cannot watch a process");
-	loop_unwatch_child(l, w[3]);
-	gone = child(0, 0, 0);
-	waitpid(gone, NULL, 0);
-	if (!loop_watch_child(l, gone, on_child, "reaped child"))
-		printf("a reaped child cannot be watched: %s\n",
-		    strerror(errno));
-	children_left = 3;
-	if (loop_run(l) < 0)
-		die_errno("loop failed");
-	for (i = 0; i < 3; i++)
-		loop_unwatch_child(l, w[i]);
-	waitpid(quiet, NULL, 0);
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -277,10 +176,8 @@ main(int argc, char **argv)
 		ret = fds(l);
 	else if (!strcmp(cmd, "signals"))
 		ret = signals(l);
-	else if (!strcmp(cmd, "children"))
-		ret = children(l);
 	else {
-		fprintf(stderr, "usage: test-loop timers|fds|signals|children\n");
+		fprintf(stderr, "usage: test-loop timers|fds|signals\n");
 		ret = 2;
 	}
 	loop_free(l);

@@ -12,6 +12,11 @@
  *   test-proc detach LOG
  *	daemonize; the daemon logs its pid, session and stdin, signals
  *	readiness and exits; the original process prints the daemon's pid
+ *   test-proc watch
+ *	watches, from an event loop, a child that exits, one that is killed,
+ *	one unwatched before it exits, a process that is not its child, a
+ *	zombie of another parent and a pid that does not exist; prints each
+ *	exit as it is seen
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -187,6 +192,119 @@ detach(const char *log)
 	return 0;
 }
 
+static int children_left;
+
+static void
+on_child(struct loop *l, pid_t pid, void *arg)
+{
+	const char *name = arg;
+	char *how;
+	int status;
+
+	if (waitpid(pid, &status, 0) == pid) {
+		how = proc_status_str(status);
+		printf("%s %s\n", name, how);
+		free(how);
+	} else {
+		printf("%s is gone\n", name);
+	}
+	if (!--children_left)
+		loop_stop(l);
+}
+
+/* Fork a child that sleeps MS, then exits with CODE (or kills itself). */
+static pid_t
+fork_child(int ms, int code, int signo)
+{
+	struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die_errno("fork");
+	if (pid)
+		return pid;
+	nanosleep(&t, NULL);
+	if (signo)
+		raise(signo);
+	_exit(code);
+}
+
+/*
+ * A process that is not our child: a grandchild that exits after MS.
+ * Without MID its parent exits at once (init reaps it); with MID its
+ * parent (*MID, for the caller to kill) stays and never reaps it, so it
+ * stays a zombie.
+ */
+static pid_t
+grandchild(int ms, pid_t *midp)
+{
+	int p[2];
+	pid_t mid, pid = -1;
+
+	if (pipe(p) < 0)
+		die_errno("pipe");
+	mid = fork();
+	if (mid < 0)
+		die_errno("fork");
+	if (!mid) {
+		close(p[0]);
+		pid = fork_child(ms, 0, 0);
+		if (write(p[1], &pid, sizeof(pid)) != (ssize_t)sizeof(pid))
+			_exit(1);
+		if (midp)
+			pause();
+		_exit(0);
+	}
+	close(p[1]);
+	if (read(p[0], &pid, sizeof(pid)) != (ssize_t)sizeof(pid))
+		die("no pid from the intermediate child");
+	close(p[0]);
+	if (midp)
+		*midp = mid;
+	else
+		waitpid(mid, NULL, 0);
+	return pid;
+}
+
+static int
+watch(void)
+{
+	struct loop *l = loop_new();
+	struct proc_watch *w[5];
+	pid_t quiet, gone, parent;
+	size_t i;
+
+	if (!l)
+		die_errno("cannot create a loop");
+	w[0] = proc_watch(l, fork_child(100, 5, 0), on_child, "first child");
+	w[1] = proc_watch(l, grandchild(300, NULL), on_child, "the orphan");
+	w[2] = proc_watch(l, fork_child(600, 0, SIGKILL), on_child,
+	    "third child");
+	w[3] = proc_watch(l, grandchild(900, &parent), on_child,
+	    "the zombie of another parent");
+	quiet = fork_child(50, 0, 0);
+	w[4] = proc_watch(l, quiet, on_child, "unwatched child");
+	for (i = 0; i < 5; i++)
+		if (!w[i])
+			die_errno("cannot watch a process");
+	proc_unwatch(l, w[4]);
+	gone = fork_child(0, 0, 0);
+	waitpid(gone, NULL, 0);
+	if (!proc_watch(l, gone, on_child, "reaped child"))
+		printf("a reaped child cannot be watched: %s\n",
+		    strerror(errno));
+	children_left = 4;
+	if (loop_run(l) < 0)
+		die_errno("loop failed");
+	for (i = 0; i < 4; i++)
+		proc_unwatch(l, w[i]);
+	waitpid(quiet, NULL, 0);
+	kill(parent, SIGKILL);
+	waitpid(parent, NULL, 0);
+	loop_free(l);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -216,7 +334,11 @@ main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "detach") && argc > 2)
 		return detach(argv[2]);
+	if (!strcmp(cmd, "watch")) {
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		return watch();
+	}
 	fprintf(stderr, "usage: test-proc start|child|pidfile-write|"
-	    "pidfile-read|alive|detach ...\n");
+	    "pidfile-read|alive|detach|watch ...\n");
 	return 2;
 }
