@@ -204,7 +204,8 @@ void
 msg_print_str(const char *s, struct buf *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	const char *run;
+	static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
+	const char *run, *e;
 	unsigned char c;
 
 	if (!s) {
@@ -219,28 +220,12 @@ msg_print_str(const char *s, struct buf *out)
 		buf_add(out, run, (size_t)(s - run));
 		if (!c)
 			break;
+		/* As cJSON escapes: short forms, else \u00XX. */
 		buf_addch(out, '\\');
-		switch (c) {
-		case '"':
-		case '\\':
-			buf_addch(out, c);
-			break;
-		case '\b':
-			buf_addch(out, 'b');
-			break;
-		case '\f':
-			buf_addch(out, 'f');
-			break;
-		case '\n':
-			buf_addch(out, 'n');
-			break;
-		case '\r':
-			buf_addch(out, 'r');
-			break;
-		case '\t':
-			buf_addch(out, 't');
-			break;
-		default:
+		e = strchr(from, c);
+		if (e) {
+			buf_addch(out, to[e - from]);
+		} else {
 			buf_add(out, "u00", 3);
 			buf_addch(out, hex[c >> 4]);
 			buf_addch(out, hex[c & 15]);
@@ -270,7 +255,10 @@ msg_print_number(double d, struct buf *out)
 void
 msg_print_id(int64_t id, struct buf *out)
 {
-	buf_addf(out, "\"%" PRId64 "\"", id);
+	if (id)
+		buf_addf(out, "\"%" PRId64 "\"", id);
+	else
+		buf_add(out, "null", 4);
 }
 
 static const char *

@@ -65,7 +65,7 @@ void msg_write_line(const cJSON *v, struct buf *out);
  */
 void msg_print_str(const char *s, struct buf *out);
 void msg_print_number(double d, struct buf *out);
-/* An id as msg_set_id() writes it: a string of decimal digits. */
+/* An id as msg_set_id() writes it (decimal digits in a string); 0 as null. */
 void msg_print_id(int64_t id, struct buf *out);
 
 /*

@@ -1131,10 +1131,7 @@ static void
 line_id(struct buf *b, const char *key, int64_t id)
 {
 	buf_addstr(b, key);
-	if (id)
-		msg_print_id(id, b);
-	else
-		buf_add(b, "null", 4);
+	msg_print_id(id, b);
 }
 
 static void

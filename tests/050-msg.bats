@@ -194,7 +194,7 @@ load lib/common
 	assert_line -n 1 "len=9 a=2"
 }
 
-@test "msg: strings and numbers written directly match the printed tree" {
+@test "msg: strings, numbers and ids written directly match the printed tree" {
 	run -0 test-msg print <<<'["plain", "", "q\"b\\s\/", "\b\f\n\r\t\u0001\u001f\u007f", "é ✓ 😀", 0, -0.0, 1, -7, 0.1, 1e300, -2.5e-300, 2147483647, 2147483648, -2147483649, 3.0000000000000004, 1700000000.123456]'
 	assert_output '"plain"
 ""
@@ -213,5 +213,5 @@ load lib/common
 -2147483649
 3
 1700000000.123456
-null'
+null "9223372036854775807" null'
 }

@@ -137,16 +137,6 @@ set_id_or_null(cJSON *d, const char *key, sqlite3_stmt *st, int col)
 		msg_set_id(d, key, sqlite3_column_int64(st, col));
 }
 
-static void
-event_id(struct buf *b, const char *key, sqlite3_stmt *st, int col)
-{
-	buf_addstr(b, key);
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		buf_add(b, "null", 4);
-	else
-		msg_print_id(sqlite3_column_int64(st, col), b);
-}
-
 /* The event packet of a run_events row, written straight from it. */
 static void
 send_event_row(struct pool *pool, sqlite3_stmt *st, struct pool_conn *only)
@@ -157,9 +147,12 @@ send_event_row(struct pool *pool, sqlite3_stmt *st, struct pool_conn *only)
 	buf_addstr(&b, "{\"packet_type\":\"" PT_EVENT "\",\"subject_id\":\""
 	    PROTO_SYSTEM_SUBJECT "\",\"data\":{\"event\":");
 	msg_print_str((const char *)sqlite3_column_text(st, 1), &b);
-	event_id(&b, ",\"unit_id\":", st, 2);
-	event_id(&b, ",\"agent_id\":", st, 3);
-	event_id(&b, ",\"worker_id\":", st, 4);
+	buf_addstr(&b, ",\"unit_id\":");
+	msg_print_id(sqlite3_column_int64(st, 2), &b);
+	buf_addstr(&b, ",\"agent_id\":");
+	msg_print_id(sqlite3_column_int64(st, 3), &b);
+	buf_addstr(&b, ",\"worker_id\":");
+	msg_print_id(sqlite3_column_int64(st, 4), &b);
 	buf_addstr(&b, ",\"status\":");
 	msg_print_str((const char *)sqlite3_column_text(st, 5), &b);
 	buf_addstr(&b, ",\"seq\":");

@@ -14,7 +14,9 @@
  *   test-msg print			each string and number of the stdin
  *					array through msg_print_str() or
  *					msg_print_number(), checked against
- *					msg_print() of the same value
+ *					msg_print() of the same value; then
+ *					NULL, INT64_MAX and 0 (none) as
+ *					a string and ids
  *
  * TYPE is one of str, int, id, double, bool, obj, arr.  Errors go to
  * stderr as "test-msg: error: ..." with exit status 1.
@@ -237,8 +239,13 @@ print_direct(void)
 			printf("%s\n", direct.buf);
 		}
 	}
+	buf_setlen(&direct, 0);
 	msg_print_str(NULL, &direct);
-	printf("%s\n", direct.buf + direct.len - 4);
+	buf_addch(&direct, ' ');
+	msg_print_id(INT64_MAX, &direct);
+	buf_addch(&direct, ' ');
+	msg_print_id(0, &direct);
+	printf("%s\n", direct.buf);
 	buf_release(&direct);
 	buf_release(&tree);
 	msg_free(v);
