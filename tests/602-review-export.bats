@@ -105,3 +105,33 @@ agreement_fixture() {
 	run -2 mephisto-review export --task t-task --format xml
 	run -2 mephisto-review export
 }
+
+@test "export and results as JSON lines: stored text is escaped, stored JSON kept, anything else null" {
+	review_run 3 1
+	read -r u1 u2 u3 <<<"$(sql "SELECT unit_id FROM units ORDER BY unit_id" | tr "\n" " ")"
+	sql "UPDATE workers SET worker_name = 'a \"quoted\" \\ name' || char(10) || 'x' || char(1) WHERE worker_id = (SELECT worker_id FROM units WHERE unit_id = $u1);
+	    UPDATE agent_data SET outputs = '{ \"spaced\" : [1, 2.5] }' WHERE agent_id = (SELECT agent_id FROM units WHERE unit_id = $u1);
+	    UPDATE agent_data SET outputs = 'not json {', files = 'nor this' WHERE agent_id = (SELECT agent_id FROM units WHERE unit_id = $u2)"
+	for cmd in "mephisto-review export --run $RUN" "mephisto-launch results $RUN"; do
+		run -0 $cmd
+		[ "${#lines[@]}" -eq 3 ]
+		# Every line is JSON on its own.
+		for line in "${lines[@]}"; do jq -e . <<<"$line" >/dev/null; done
+		[ "$(jq -r "select(.unit_id == \"$u1\") | .worker_name" <<<"$output")" = "$(printf 'a "quoted" \\ name\nx\001')" ]
+		[ "$(jq -c "select(.unit_id == \"$u1\") | .outputs" <<<"$output")" = '{"spaced":[1,2.5]}' ]
+		[ "$(jq -c "select(.unit_id == \"$u2\") | [.outputs, .files]" <<<"$output")" = '[null,[]]' ]
+		[ "$(jq -c "select(.unit_id == \"$u3\") | .outputs.rating" <<<"$output")" = '"good"' ]
+	done
+}
+
+@test "export and results to a full disk fail with the reason, not a short file" {
+	review_run 2 1
+	for cmd in "mephisto-review export --run $RUN" "mephisto-launch results $RUN" \
+	    "mephisto-review export --run $RUN --format csv" "mephisto-launch results $RUN --format csv"; do
+		run --separate-stderr $cmd
+		[ "$status" -eq 0 ]
+		run --separate-stderr sh -c "$cmd > /dev/full"
+		assert_fails_cleanly
+		[[ "$stderr" == *"write failure on standard output: No space left on device" ]]
+	done
+}
