@@ -239,10 +239,9 @@ else
 fi
 
 # Live updates: a live task whose runner (sed, one per assignment, its
-# output line-buffered by stdbuf) sends
-# every update straight back to its agent, so a round trip is worker ->
-# io -> pool -> runner -> pool -> io -> worker.  The runners' own CPU is
-# not in the figures.
+# output line-buffered by stdbuf) sends every update straight back to its
+# agent, so a round trip is worker -> io -> pool -> runner -> pool -> io
+# -> worker.  The runners' own CPU is not in the figures.
 LIVE=$DATA/live
 LIVE_AGENTS=${BENCH_LIVE_SOCKETS:-1000}
 mkdir -p "$LIVE"

@@ -729,7 +729,6 @@ proc_watch(struct loop *l, pid_t pid, proc_exit_fn *fn, void *arg)
 		    w);
 		return w;
 	}
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	if (loop_add_fd(l, fd, LOOP_READ, on_watch_pidfd, w) < 0) {
 		int saved = errno;
 

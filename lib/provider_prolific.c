@@ -1321,7 +1321,8 @@ recon_submissions(struct recon *rc, const char *study)
 			free(who);
 			continue;
 		}
-		local = provider_registered_agent(rc->p->db, rc->run, id, &agent);
+		local = provider_registered_agent(rc->p->db, rc->run, id,
+		    &agent);
 		want = NULL;
 		if (!local) {
 			if (strcmp(st, "RETURNED") && strcmp(st, "TIMED-OUT"))

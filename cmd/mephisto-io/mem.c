@@ -11,9 +11,11 @@
  * back to the system at once, except while fewer than IO_MEM_HOT slots are
  * free: those stay resident for the next requests.
  *
- * Everything else libwebsockets allocates goes to malloc as before, as do
- * header tables when the range is full.  Under AddressSanitizer the range
- * is not used, so that the tables stay checked.
+ * The tables are recognised by the reason libwebsockets gives for them
+ * ("ah data", "ah struct"); everything else it allocates goes to malloc
+ * as before, as do header tables when the range is full (or under a
+ * libwebsockets that names them otherwise).  Under AddressSanitizer the
+ * range is not used, so that the tables stay checked.
  */
 #include <stddef.h>
 #include <stdint.h>
