@@ -6,10 +6,12 @@ load lib/common
 load lib/pool
 
 # live_run COUNT PER [BLUEPRINT_JSON_MEMBERS]: a live_task run whose
-# runner is the chat example's.
+# runner is the chat example's.  Its runners have RUNNER_TIMEOUT seconds
+# (default 10: a loaded machine can take seconds to start python) to
+# answer a ping.
 live_run() {
 	local extra=${3:-}
-	pool_make_run "$1" "{\"task\": {}, \"blueprint\": {\"_blueprint_type\": \"live_task\", \"runner\": \"python3 $REPO/share/mephisto/examples/chat/runner.py\", \"runner_timeout_seconds\": 2${extra:+, $extra}}, \"provider\": {\"_provider_type\": \"mock\"}}" "$2"
+	pool_make_run "$1" "{\"task\": {}, \"blueprint\": {\"_blueprint_type\": \"live_task\", \"runner\": \"python3 $REPO/share/mephisto/examples/chat/runner.py\", \"runner_timeout_seconds\": ${RUNNER_TIMEOUT:-10}${extra:+, $extra}}, \"provider\": {\"_provider_type\": \"mock\"}}" "$2"
 	sql "UPDATE task_runs SET task_type = 'live_task'"
 }
 
@@ -134,7 +136,7 @@ pool_log_has() {
 }
 
 @test "live: a silent runner is killed at its time limit; other assignments are unaffected" {
-	live_run 2 1
+	RUNNER_TIMEOUT=2 live_run 2 1
 	pool_start
 	run -0 pool_send <<<"$(reg_packet ann)"
 	a=$(jq -r .data.agent_id <<<"$output")
