@@ -448,7 +448,8 @@ create_once(struct db *db, const struct task_config *cfg,
 	/*
 	 * A large run is written in one transaction: let SQLite keep its
 	 * pages in memory (up to 256 MiB) instead of spilling them to the
-	 * WAL and reading them back.  A per-connection setting.
+	 * WAL and reading them back.  A per-connection setting, put back
+	 * by run_create.
 	 */
 	db_exec(db, "PRAGMA cache_size = -262144");
 	p = provider_find(cfg->provider_type);
@@ -494,16 +495,32 @@ int
 run_create(struct db *db, const struct task_config *cfg,
     const struct data_set *data, int64_t *run_idp, char **errp)
 {
+	sqlite3_stmt *st = db_stmt(db, "PRAGMA cache_size");
+	char restore[64] = "";
 	int tries, r = -1;
 
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(restore, sizeof(restore), "PRAGMA cache_size = %lld",
+		    (long long)sqlite3_column_int64(st, 0));
+	if (st)
+		sqlite3_reset(st);
 	for (tries = 0; tries < 3; tries++) {
 		r = create_once(db, cfg, data, run_idp, errp);
 		if (r <= 0)
-			return r;
+			break;
 		free(*errp);
 		*errp = NULL;
 	}
-	return failx(NULL, errp, "cannot create the units: no free ids");
+	/*
+	 * Give the pages back now, while the heap is this process's alone:
+	 * freed after a fork (a detached supervisor, io and pool starting),
+	 * each one would first be copied.
+	 */
+	if (*restore)
+		db_exec(db, restore);
+	if (r > 0)
+		r = failx(NULL, errp, "cannot create the units: no free ids");
+	return r;
 }
 
 /* --- configuration of an existing run --- */
