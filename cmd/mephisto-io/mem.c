@@ -7,9 +7,9 @@
  * thousands of sockets connecting at once leave those tables' pages
  * pinned between the small objects of the connections that stay open, so
  * the process keeps the memory of the peak.  Here the tables come instead
- * from slots of one reserved address range, and a freed slot's pages go
- * back to the system at once, except while fewer than IO_MEM_HOT slots are
- * free: those stay resident for the next requests.
+ * from slots of one reserved address range, and the pages of freed slots
+ * go back to the system, all but the IO_MEM_HOT freed last: those stay
+ * resident for the next requests.
  *
  * The tables are recognised by the reason libwebsockets gives for them
  * ("ah data", "ah struct"); everything else it allocates goes to malloc
@@ -43,6 +43,7 @@ static struct {
 	size_t used;		/* slots handed out at least once */
 	uint32_t *free;		/* freed slots, last freed on top */
 	size_t nr_free;
+	size_t nr_cold;		/* free[0..nr_cold): pages given back */
 } mem;
 
 static int
@@ -62,22 +63,33 @@ header_table(const char *reason, size_t size)
 static void *
 slot_get(void)
 {
-	if (mem.nr_free)
+	if (mem.nr_free) {
+		if (mem.nr_cold == mem.nr_free)
+			mem.nr_cold--;
 		return mem.base + (size_t)mem.free[--mem.nr_free] *
 		    IO_MEM_SLOT;
+	}
 	if (mem.used == IO_MEM_SLOTS)
 		return NULL;
 	return mem.base + mem.used++ * IO_MEM_SLOT;
 }
 
+/*
+ * A slot that drops out of the IO_MEM_HOT freed last gives its pages
+ * back, once: a table freed and taken again at the top of the stack,
+ * request after request, never costs a page fault.
+ */
 static void
 slot_put(void *p)
 {
 	size_t i = (size_t)((char *)p - mem.base) / IO_MEM_SLOT;
 
-	if (mem.nr_free >= IO_MEM_HOT)
-		madvise(p, IO_MEM_SLOT, MADV_DONTNEED);
 	mem.free[mem.nr_free++] = (uint32_t)i;
+	while (mem.nr_free - mem.nr_cold > IO_MEM_HOT) {
+		madvise(mem.base + (size_t)mem.free[mem.nr_cold] *
+		    IO_MEM_SLOT, IO_MEM_SLOT, MADV_DONTNEED);
+		mem.nr_cold++;
+	}
 }
 
 /* libwebsockets' allocator: realloc(), with SIZE 0 meaning free(). */
