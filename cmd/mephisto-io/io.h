@@ -41,6 +41,7 @@ struct ipc_conn;
 #define IO_LOST_TIMEOUT_MS 10000	/* closed socket => disconnect */
 #define IO_HEADER_BYTES 8192		/* a request's header table */
 #define IO_TICK_MS 250			/* sweep of deadlines and liveness */
+#define IO_TRIM_BYTES (1 << 20)	/* free heap worth giving back */
 #define IO_DRAIN_MS 2000		/* stopping: time to finish answers */
 #define IO_AGENT_IDLE_MS (30 * 60 * 1000) /* forget socketless agents */
 
@@ -221,6 +222,7 @@ struct io {
 	size_t statics_bytes;		/* their bodies in memory */
 	lws_sorted_usec_list_t tick;
 	unsigned long ticks;
+	size_t heap_free_low;		/* free heap after the last trim */
 	int stop;
 	uint64_t serial;		/* for unique names */
 	struct io_metrics metrics;

@@ -296,10 +296,21 @@ tick(lws_sorted_usec_list_t *sul)
 	/*
 	 * Thousands of sockets opened at once leave free heap between the
 	 * connections that stay (header tables do not: see mem.c).  Give
-	 * free pages back, once a second.
+	 * free pages back, once a second, when the free heap has grown by
+	 * IO_TRIM_BYTES since it was last trimmed or smallest: a trim goes
+	 * through every free chunk, given back before or not, and under
+	 * steady traffic that was a twentieth of io's time.
 	 */
-	if (++io->ticks % (1000 / IO_TICK_MS) == 0)
-		malloc_trim(0);
+	if (++io->ticks % (1000 / IO_TICK_MS) == 0) {
+		size_t heap_free = mallinfo2().fordblks;
+
+		if (heap_free < io->heap_free_low)
+			io->heap_free_low = heap_free;
+		if (heap_free >= io->heap_free_low + IO_TRIM_BYTES) {
+			malloc_trim(0);
+			io->heap_free_low = heap_free;
+		}
+	}
 	lws_sul_schedule(io->ctx, 0, &io->tick, tick,
 	    (lws_usec_t)IO_TICK_MS * 1000);
 }
