@@ -298,8 +298,7 @@ tick(lws_sorted_usec_list_t *sul)
 	 * connections that stay (header tables do not: see mem.c).  Give
 	 * free pages back, once a second, when the free heap has grown by
 	 * IO_TRIM_BYTES since it was last trimmed or smallest: a trim goes
-	 * through every free chunk, given back before or not, and under
-	 * steady traffic that was a twentieth of io's time.
+	 * through every free chunk, given back before or not.
 	 */
 	if (++io->ticks % (1000 / IO_TICK_MS) == 0) {
 		size_t heap_free = mallinfo2().fordblks;
