@@ -137,6 +137,26 @@ setup() {
 	[ "$(lsql "SELECT status FROM task_run_state")" = stopped ]
 }
 
+@test "a supervisor does not keep the memory it used to create a large run" {
+	# AddressSanitizer's quarantine and valgrind keep freed memory.
+	[ -z "${VALGRIND:-}" ] || skip "memory is valgrind's"
+	! ldd "$MEPHISTO_BUILD/bin/mephisto-launch" | grep -q libasan ||
+	    skip "memory is the sanitizer's"
+	make_task "$T" 0
+	awk 'BEGIN { for (i = 1; i <= 50000; i++) print "row " i "," i }' >> "$T/data.csv"
+	run -0 mephisto-launch "$T/task.yml" --detach
+	run_id=$(only_run)
+	pid=$(cat "$MEPHISTO_DATA/runs/$run_id/launch.pid")
+	track_pid "$pid"
+	wait_for 30 eval '[ "$(count_units launched)" -eq 50000 ]'
+	# Creating the run held about 50 MiB of pages; serving it needs few.
+	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+	echo "supervisor RSS: $rss KiB"
+	[ "$rss" -lt 16384 ]
+	run -0 mephisto-launch stop "$run_id"
+	gone "$pid"
+}
+
 @test "where pidfd_open is missing, the supervisor still restarts a killed io and stops its children" {
 	make_task "$T" 3
 	run -0 no-pidfd mephisto-launch "$T/task.yml" --detach

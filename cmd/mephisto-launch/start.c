@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,12 @@ create_and_supervise(struct task_config *cfg, struct data_set *data,
 		db_close(db);
 		return EXIT_OK;
 	}
+	/*
+	 * The data set and the creation's page cache are freed, but their
+	 * pages stay with the process until trimmed: a supervisor that
+	 * serves a large run for hours should not keep them.
+	 */
+	malloc_trim(0);
 	code = supervise(&db, run_id, cfg, o);
 	db_close(db);
 	return code;
