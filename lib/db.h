@@ -142,6 +142,12 @@ int db_batch_end(struct db *db);
  */
 int db_exec(struct db *db, const char *sql);
 /*
+ * Set this connection's page cache (PRAGMA cache_size: pages, or KiB when
+ * negative), first reading the setting it had into *OLD unless OLD is
+ * NULL.  Returns 0, or -1 with nothing changed.
+ */
+int db_set_cache_size(struct db *db, int size, int *old);
+/*
  * Step ST to its end, its first column as ids into *IDS (allocated, *N of
  * them), and reset it.  Returns 0, or -1 (*IDS NULL) on an error.
  */

@@ -445,13 +445,6 @@ create_once(struct db *db, const struct task_config *cfg,
 	char *err = NULL;
 	int r = -1;
 
-	/*
-	 * A large run is written in one transaction: let SQLite keep its
-	 * pages in memory (up to 256 MiB) instead of spilling them to the
-	 * WAL and reading them back.  A per-connection setting, put back
-	 * by run_create.
-	 */
-	db_exec(db, "PRAGMA cache_size = -262144");
 	p = provider_find(cfg->provider_type);
 	if (p && provider_check_task_args(p, cfg, &err) < 0) {
 		failx(NULL, errp, "%s", err ? err : "bad task configuration");
@@ -495,15 +488,14 @@ int
 run_create(struct db *db, const struct task_config *cfg,
     const struct data_set *data, int64_t *run_idp, char **errp)
 {
-	sqlite3_stmt *st = db_stmt(db, "PRAGMA cache_size");
-	char restore[64] = "";
-	int tries, r = -1;
+	int tries, r = -1, cache, big;
 
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		snprintf(restore, sizeof(restore), "PRAGMA cache_size = %lld",
-		    (long long)sqlite3_column_int64(st, 0));
-	if (st)
-		sqlite3_reset(st);
+	/*
+	 * A large run is written in one transaction: let SQLite keep its
+	 * pages in memory (up to 256 MiB) instead of spilling them to the
+	 * WAL and reading them back.
+	 */
+	big = db_set_cache_size(db, -262144, &cache) == 0;
 	for (tries = 0; tries < 3; tries++) {
 		r = create_once(db, cfg, data, run_idp, errp);
 		if (r <= 0)
@@ -516,8 +508,8 @@ run_create(struct db *db, const struct task_config *cfg,
 	 * freed after a fork (a detached supervisor, io and pool starting),
 	 * each one would first be copied.
 	 */
-	if (*restore)
-		db_exec(db, restore);
+	if (big)
+		db_set_cache_size(db, cache, NULL);
 	if (r > 0)
 		r = failx(NULL, errp, "cannot create the units: no free ids");
 	return r;

@@ -40,6 +40,11 @@ last_migration() {
 	assert_output $'journal_mode wal\nsynchronous 1\nforeign_keys 1'
 }
 
+@test "a connection's page cache is set and its former size given back" {
+	run -0 test-db cache-size "$MEPHISTO_DB" -262144 -2000 500
+	assert_output $'was -2000 now -262144\nwas -262144 now -2000\nwas -2000 now 500'
+}
+
 @test "the migrations table lists every migration applied, completed" {
 	run -0 test-db open "$MEPHISTO_DB"
 	run -0 sql "SELECT name || '|' || status FROM migrations ORDER BY id"

@@ -222,7 +222,7 @@ struct io {
 	size_t statics_bytes;		/* their bodies in memory */
 	lws_sorted_usec_list_t tick;
 	unsigned long ticks;
-	size_t heap_free_low;		/* free heap after the last trim */
+	size_t heap_free_low;		/* least free heap since last trim */
 	int stop;
 	uint64_t serial;		/* for unique names */
 	struct io_metrics metrics;

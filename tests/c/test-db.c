@@ -371,6 +371,30 @@ cmd_pragmas(int argc, char **argv)
 	return 0;
 }
 
+/* cache-size PATH SIZE...: db_set_cache_size() to each SIZE in turn. */
+static int
+cmd_cache_size(int argc, char **argv)
+{
+	sqlite3_stmt *stmt;
+	struct db *db;
+	int i, old;
+
+	if (argc < 3)
+		die("usage: test-db cache-size PATH SIZE...");
+	db = open_or_die(argv[1]);
+	for (i = 2; i < argc; i++) {
+		if (db_set_cache_size(db, atoi(argv[i]), &old) < 0)
+			die("cannot set the cache size: %s", db_errmsg(db));
+		stmt = db_stmt(db, "PRAGMA cache_size");
+		if (!stmt || sqlite3_step(stmt) != SQLITE_ROW)
+			die("cannot read the cache size: %s", db_errmsg(db));
+		printf("was %d now %d\n", old, sqlite3_column_int(stmt, 0));
+		sqlite3_reset(stmt);
+	}
+	db_close(db);
+	return 0;
+}
+
 /* check PATH: db_check(). */
 static int
 cmd_check(int argc, char **argv)
@@ -410,6 +434,7 @@ static const struct {
 	{ "parse", cmd_parse },
 	{ "txn", cmd_txn },
 	{ "pragmas", cmd_pragmas },
+	{ "cache-size", cmd_cache_size },
 	{ "check", cmd_check },
 	{ "now", cmd_now },
 };
