@@ -40,8 +40,12 @@
  * live, prints new results and redraws the progress line; the pool's event
  * stream only makes the next tick come sooner (SOON_MS after an event, but
  * never within SOON_GAP_MS of the last tick, so a busy run is counted a
- * few times a second rather than after every event).  When every unit is
- * final the run is completed and the children are stopped, io first.
+ * few times a second rather than after every event).  Counting reads the
+ * run's whole status index, so on a large run ticks are also spaced to
+ * COUNT_SHARE times what the last count took (at most COUNT_GAP_MAX_MS):
+ * the supervisor then takes a twentieth of a core, not the core io and
+ * the pool share with it.  When every unit is final the run is completed
+ * and the children are stopped, io first.
  *
  * A first SIGINT/SIGTERM stops launching, expires units nobody holds and
  * waits up to the grace period for units in progress; a second one (or
@@ -52,6 +56,8 @@
 #define TICK_MS 200
 #define SOON_MS 20
 #define SOON_GAP_MS 100
+#define COUNT_SHARE 20
+#define COUNT_GAP_MAX_MS 2000
 #define READY_TIMEOUT_MS 20000
 #define STOP_TIMEOUT_MS 5000
 #define PLAIN_PROGRESS_MS 5000
@@ -103,6 +109,7 @@ struct sup {
 	int64_t deadline_ms;	/* end of the grace period */
 	long long soon;		/* pending early tick */
 	long long last_tick_ms;	/* when the units were last counted */
+	long long count_ms;	/* what that count took */
 	struct run_counts counts;
 	/* progress */
 	int tty;
@@ -598,10 +605,22 @@ on_soon(struct loop *l, long long id, void *arg)
 	return LOOP_NOMORE;
 }
 
+/* The least time from one count to the next: BASE, or more on a large run. */
+static long long
+tick_gap(const struct sup *s, long long base)
+{
+	long long gap = s->count_ms * COUNT_SHARE;
+
+	if (gap > COUNT_GAP_MAX_MS)
+		gap = COUNT_GAP_MAX_MS;
+	return gap > base ? gap : base;
+}
+
 static void
 tick_soon(struct sup *s)
 {
-	long long wait = s->last_tick_ms + SOON_GAP_MS - loop_now_ms();
+	long long wait = s->last_tick_ms + tick_gap(s, SOON_GAP_MS) -
+	    loop_now_ms();
 
 	if (wait < SOON_MS)
 		wait = SOON_MS;
@@ -864,12 +883,14 @@ static void
 tick(struct sup *s)
 {
 	char *err = NULL;
-	int done;
+	int done, r;
 
 	if (s->phase == PHASE_DONE)
 		return;
 	s->last_tick_ms = loop_now_ms();
-	if (run_counts(s->db, s->run_id, &s->counts, &err) < 0) {
+	r = run_counts(s->db, s->run_id, &s->counts, &err);
+	s->count_ms = loop_now_ms() - s->last_tick_ms;
+	if (r < 0) {
 		clear_line(s);
 		warn("%s", err);
 		free(err);
@@ -912,7 +933,10 @@ on_tick(struct loop *l, long long id, void *arg)
 
 	(void)l;
 	(void)id;
-	tick(s);
+	if (loop_now_ms() < s->last_tick_ms + tick_gap(s, 0))
+		tick_soon(s);	/* a large run, counted when its gap is over */
+	else
+		tick(s);
 	return s->phase == PHASE_DONE ? LOOP_NOMORE : TICK_MS;
 }
 
