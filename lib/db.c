@@ -391,6 +391,17 @@ db_set_cache_size(struct db *db, int size, int *old)
 	return db_exec(db, sql);
 }
 
+long long
+db_change_mark(struct db *db)
+{
+	int others;
+
+	if (db_get_int(db, "PRAGMA data_version", &others) < 0)
+		return -1;
+	/* Both only grow: their sum moves whenever either does. */
+	return (long long)others + sqlite3_total_changes64(db->handle);
+}
+
 int
 db_schema_version(struct db *db)
 {

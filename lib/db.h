@@ -148,6 +148,12 @@ int db_exec(struct db *db, const char *sql);
  */
 int db_set_cache_size(struct db *db, int size, int *old);
 /*
+ * A number that differs from the one the last call gave whenever another
+ * connection has committed a change since, or this one has changed rows
+ * (PRAGMA data_version and sqlite3_total_changes64()).  -1 on an error.
+ */
+long long db_change_mark(struct db *db);
+/*
  * Step ST to its end, its first column as ids into *IDS (allocated, *N of
  * them), and reset it.  Returns 0, or -1 (*IDS NULL) on an error.
  */

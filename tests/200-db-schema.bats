@@ -45,6 +45,24 @@ last_migration() {
 	assert_output $'was -2000 now -262144\nwas -262144 now -2000\nwas -2000 now 500'
 }
 
+@test "a connection sees when the database changed, by itself or another, and when it did not" {
+	run -0 test-db change-mark "$MEPHISTO_DB" \
+	    "B:CREATE TABLE t(x)" "A:SELECT count(*) FROM t" \
+	    "A:INSERT INTO t VALUES (1)" "B:INSERT INTO t VALUES (2)" \
+	    "B:SELECT count(*) FROM t" "A:UPDATE t SET x = x + 1" \
+	    "A:UPDATE t SET x = 0 WHERE x > 9" "B:DELETE FROM t"
+	assert_output - <<-EOF
+	B:CREATE TABLE t(x) moved
+	A:SELECT count(*) FROM t same
+	A:INSERT INTO t VALUES (1) moved
+	B:INSERT INTO t VALUES (2) moved
+	B:SELECT count(*) FROM t same
+	A:UPDATE t SET x = x + 1 moved
+	A:UPDATE t SET x = 0 WHERE x > 9 same
+	B:DELETE FROM t moved
+	EOF
+}
+
 @test "the migrations table lists every migration applied, completed" {
 	run -0 test-db open "$MEPHISTO_DB"
 	run -0 sql "SELECT name || '|' || status FROM migrations ORDER BY id"

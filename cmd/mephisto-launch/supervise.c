@@ -41,7 +41,8 @@
  * stream only makes the next tick come sooner (SOON_MS after an event, but
  * never within SOON_GAP_MS of the last tick, so a busy run is counted a
  * few times a second rather than after every event).  Counting reads the
- * run's whole status index, so on a large run ticks are also spaced to
+ * run's whole status index, so a tick counts only when the database has
+ * changed since the last count, and on a large run ticks are spaced to
  * COUNT_SHARE times what the last count took (at most COUNT_GAP_MAX_MS):
  * the supervisor then takes a twentieth of a core, not the core io and
  * the pool share with it.  When every unit is final the run is completed
@@ -110,6 +111,7 @@ struct sup {
 	long long soon;		/* pending early tick */
 	long long last_tick_ms;	/* when the units were last counted */
 	long long count_ms;	/* what that count took */
+	long long mark;		/* db_change_mark() before it */
 	struct run_counts counts;
 	/* progress */
 	int tty;
@@ -883,18 +885,23 @@ static void
 tick(struct sup *s)
 {
 	char *err = NULL;
+	long long mark;
 	int done, r;
 
 	if (s->phase == PHASE_DONE)
 		return;
-	s->last_tick_ms = loop_now_ms();
-	r = run_counts(s->db, s->run_id, &s->counts, &err);
-	s->count_ms = loop_now_ms() - s->last_tick_ms;
-	if (r < 0) {
-		clear_line(s);
-		warn("%s", err);
-		free(err);
-		return;
+	mark = db_change_mark(s->db);
+	if (mark < 0 || mark != s->mark) {
+		s->last_tick_ms = loop_now_ms();
+		r = run_counts(s->db, s->run_id, &s->counts, &err);
+		s->count_ms = loop_now_ms() - s->last_tick_ms;
+		if (r < 0) {
+			clear_line(s);
+			warn("%s", err);
+			free(err);
+			return;
+		}
+		s->mark = mark;
 	}
 	if (s->phase == PHASE_RUN)
 		launch_more(s);
@@ -1284,6 +1291,7 @@ supervise(struct db **dbp, int64_t run_id, const struct task_config *cfg,
 
 	memset(&s, 0, sizeof(s));
 	s.db = *dbp;
+	s.mark = -1;
 	s.run_id = run_id;
 	s.cfg = cfg;
 	s.o = o;

@@ -395,6 +395,39 @@ cmd_cache_size(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * change-mark PATH SQL...: for each SQL, "A:" runs it on one connection,
+ * "B:" on a second, and a line says whether the first connection's
+ * db_change_mark() moved.
+ */
+static int
+cmd_change_mark(int argc, char **argv)
+{
+	struct db *a, *b;
+	long long before, after;
+	int i;
+
+	if (argc < 3)
+		die("usage: test-db change-mark PATH (A:|B:)SQL...");
+	a = open_or_die(argv[1]);
+	b = open_or_die(argv[1]);
+	for (i = 2; i < argc; i++) {
+		before = db_change_mark(a);
+		if (strncmp(argv[i], "A:", 2) && strncmp(argv[i], "B:", 2))
+			die("'%s': no A: or B:", argv[i]);
+		if (db_exec(argv[i][0] == 'A' ? a : b, argv[i] + 2) < 0)
+			die("'%s': %s", argv[i], db_errmsg(argv[i][0] == 'A' ?
+			    a : b));
+		after = db_change_mark(a);
+		if (before < 0 || after < 0)
+			die("cannot read the change mark: %s", db_errmsg(a));
+		printf("%s %s\n", argv[i], before == after ? "same" : "moved");
+	}
+	db_close(b);
+	db_close(a);
+	return 0;
+}
+
 /* check PATH: db_check(). */
 static int
 cmd_check(int argc, char **argv)
@@ -435,6 +468,7 @@ static const struct {
 	{ "txn", cmd_txn },
 	{ "pragmas", cmd_pragmas },
 	{ "cache-size", cmd_cache_size },
+	{ "change-mark", cmd_change_mark },
 	{ "check", cmd_check },
 	{ "now", cmd_now },
 };
