@@ -29,7 +29,9 @@
  * Modes:
  *   register  POST /request_agent, each with a new worker name; the agent
  *             ids granted are appended to --agents FILE
- *   submit    POST /submit_task for each agent id read from --agents FILE
+ *   submit    POST /submit_task for each agent id read from --agents FILE,
+ *             which then keeps only the ids not used: each repetition
+ *             submits agents that have never submitted
  *   static    GET --path
  *   ws-echo   heartbeats on WebSockets, timed until io echoes them; with
  *             --rate the sockets share an open-loop schedule, without it
@@ -54,8 +56,8 @@ static const char usage_text[] =
 "  -c N             connections (default 16)\n"
 "  -d SECONDS       run this long (default 3)\n"
 "  -n N             stop after N answers (default: no limit)\n"
-"  --agents FILE    register: append agent ids; submit, ws-live: read\n"
-"                   them\n"
+"  --agents FILE    register: append agent ids; ws-live: read them;\n"
+"                   submit: take them, leaving the ids not used\n"
 "  --path PATH      static: the page to get (default /)\n"
 "  --rate R         ws-echo, ws-live: packets per second over all sockets\n"
 "  --window W       ws-echo, ws-live without --rate: packets in flight per\n"
@@ -672,6 +674,29 @@ load_agents(struct bench *b)
 	return 0;
 }
 
+/* submit: leave in the agents file only the ids not submitted. */
+static int
+save_unused_agents(struct bench *b)
+{
+	char *tmp = xasprintf("%s.tmp", b->agents_path);
+	FILE *f = fopen(tmp, "w");
+	size_t i;
+
+	if (!f) {
+		free(tmp);
+		return error_errno("cannot write '%s'", b->agents_path);
+	}
+	for (i = b->next_agent; i < b->nr_agents; i++)
+		fprintf(f, "%s\n", b->agents[i]);
+	if (fclose(f) || rename(tmp, b->agents_path) < 0) {
+		unlink(tmp);
+		free(tmp);
+		return error_errno("cannot write '%s'", b->agents_path);
+	}
+	free(tmp);
+	return 0;
+}
+
 static int
 parse_target(struct bench *b, const char *s)
 {
@@ -848,6 +873,8 @@ main(int argc, char **argv)
 		buf_release(&b.conns[i].out);
 		free(b.conns[i].agent);
 	}
+	if (b.mode == M_SUBMIT && save_unused_agents(&b) < 0)
+		return 1;
 	for (i = 0; (size_t)i < b.nr_agents; i++)
 		free(b.agents[i]);
 	free(b.agents);
