@@ -41,8 +41,9 @@
  * stream only makes the next tick come sooner (SOON_MS after an event, but
  * never within SOON_GAP_MS of the last tick, so a busy run is counted a
  * few times a second rather than after every event).  Counting reads the
- * run's whole status index, so a tick counts only when the database has
- * changed since the last count, and on a large run ticks are spaced to
+ * run's whole status index, so a tick counts and acts on the counts only
+ * when the database has changed since the last count (on_change()), and
+ * on a large run ticks are spaced to
  * COUNT_SHARE times what the last count took (at most COUNT_GAP_MAX_MS):
  * the supervisor then takes a twentieth of a core, not the core io and
  * the pool share with it.  When every unit is final the run is completed
@@ -829,29 +830,30 @@ new_results(struct sup *s)
 
 /* --- the run --- */
 
-static void
+static int
 launch_more(struct sup *s)
 {
 	char *err = NULL;
 	size_t n;
 
 	if (!s->counts.created)
-		return;
+		return 0;
 	if (run_launch_units(s->db, s->run_id, s->cfg->max_num_concurrent_units,
 	    s->url, &n, &err) < 0) {
 		clear_line(s);
 		warn("%s", err);
 		free(err);
-		return;
+		return -1;
 	}
 	if (n) {
 		log_debug("launched %zu unit%s", n, n == 1 ? "" : "s");
 		s->counts.created -= (long)n;
 		s->counts.launched += (long)n;
 	}
+	return 0;
 }
 
-static void
+static int
 expire_unheld(struct sup *s)
 {
 	char *err = NULL;
@@ -861,7 +863,9 @@ expire_unheld(struct sup *s)
 		clear_line(s);
 		warn("%s", err);
 		free(err);
+		return -1;
 	}
+	return 0;
 }
 
 static void
@@ -881,44 +885,64 @@ force_stop(struct sup *s)
 	finish(s);
 }
 
+/*
+ * Count the units and act on the counts: launch more, expire the unheld
+ * ones of a run being stopped, print new results, complete the run.  All
+ * of it follows from the database, so tick() calls it only when that has
+ * changed; a step that fails clears s->mark, so the next tick tries again.
+ * Returns 1 when the tick has nothing more to do (the run is over, or it
+ * could not be counted).
+ */
+static int
+on_change(struct sup *s)
+{
+	char *err = NULL;
+	int done, r;
+
+	s->last_tick_ms = loop_now_ms();
+	r = run_counts(s->db, s->run_id, &s->counts, &err);
+	s->count_ms = loop_now_ms() - s->last_tick_ms;
+	if (r < 0) {
+		clear_line(s);
+		warn("%s", err);
+		free(err);
+		s->mark = -1;
+		return 1;
+	}
+	if (s->phase == PHASE_RUN && launch_more(s) < 0)
+		s->mark = -1;
+	if (s->phase == PHASE_DRAIN && s->counts.created + s->counts.launched &&
+	    expire_unheld(s) < 0)
+		s->mark = -1;
+	if (s->o->results)
+		new_results(s);
+	if (run_counts_open(&s->counts))
+		return 0;
+	if (run_complete_if_done(s->db, s->run_id, &done, &err) < 0) {
+		warn("%s", err);
+		free(err);
+		s->mark = -1;
+	} else if (done) {
+		/* A run being stopped ends stopped, not completed. */
+		s->completed = s->phase == PHASE_RUN;
+		finish(s);
+		return 1;
+	}
+	return 0;
+}
+
 static void
 tick(struct sup *s)
 {
-	char *err = NULL;
 	long long mark;
-	int done, r;
 
 	if (s->phase == PHASE_DONE)
 		return;
 	mark = db_change_mark(s->db);
 	if (mark < 0 || mark != s->mark) {
-		s->last_tick_ms = loop_now_ms();
-		r = run_counts(s->db, s->run_id, &s->counts, &err);
-		s->count_ms = loop_now_ms() - s->last_tick_ms;
-		if (r < 0) {
-			clear_line(s);
-			warn("%s", err);
-			free(err);
-			return;
-		}
 		s->mark = mark;
-	}
-	if (s->phase == PHASE_RUN)
-		launch_more(s);
-	if (s->phase == PHASE_DRAIN && s->counts.created + s->counts.launched)
-		expire_unheld(s);
-	if (s->o->results)
-		new_results(s);
-	if (!run_counts_open(&s->counts)) {
-		if (run_complete_if_done(s->db, s->run_id, &done, &err) < 0) {
-			warn("%s", err);
-			free(err);
-		} else if (done) {
-			/* A run being stopped ends stopped, not completed. */
-			s->completed = s->phase == PHASE_RUN;
-			finish(s);
+		if (on_change(s))
 			return;
-		}
 	}
 	if (s->phase == PHASE_DRAIN && !s->counts.assigned) {
 		finish(s);
@@ -953,6 +977,7 @@ begin_drain(struct sup *s)
 	char *err = NULL;
 
 	s->phase = PHASE_DRAIN;
+	s->mark = -1;		/* a new phase: act on the counts afresh */
 	s->deadline_ms = loop_now_ms() + s->o->grace * 1000;
 	run_set_state(s->db, s->run_id, "stopping", NULL, -1, -1, &err);
 	free(err);
