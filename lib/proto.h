@@ -107,6 +107,7 @@
 #define PT_SNAPSHOT "snapshot"
 #define PT_SUBSCRIBE "subscribe"
 #define PT_EVENT "event"
+#define PT_CHANGED "changed"
 #define PT_DISCONNECT_ACTIVE "disconnect_active"
 #define PT_SHUTDOWN "shutdown"
 #define PT_METRICS "metrics"

@@ -658,6 +658,8 @@ pool_connect(struct sup *s)
 {
 	struct msg_packet req = MSG_PACKET_INIT, reply = MSG_PACKET_INIT;
 	char *err = NULL;
+	cJSON *data;
+	int r;
 
 	s->conn = ipc_open(s->sock, PROTO_DEADLINE_MS, &err);
 	if (!s->conn) {
@@ -665,9 +667,14 @@ pool_connect(struct sup *s)
 		free(err);
 		return -1;
 	}
+	/* Only "changed" packets: each is only a reason to count sooner. */
 	req.packet_type = PT_SUBSCRIBE;
 	req.subject_id = PROTO_SYSTEM_SUBJECT;
-	if (ipc_request(s->conn, &req, &reply, PROTO_DEADLINE_MS, &err) < 0) {
+	req.data = data = msg_new_object();
+	msg_set_bool(data, "events", 0);
+	r = ipc_request(s->conn, &req, &reply, PROTO_DEADLINE_MS, &err);
+	msg_free(data);
+	if (r < 0) {
 		error("cannot subscribe to the pool: %s", err);
 		free(err);
 		msg_packet_release(&reply);

@@ -107,13 +107,29 @@ pool_push_status(struct pool *pool, const char *subject, const char *status)
 	msg_free(d);
 }
 
+/* Make C a subscriber of KIND (0: none), keeping the counts. */
+static void
+subscribe_as(struct pool_conn *c, int kind)
+{
+	struct pool *pool = c->pool;
+
+	if (c->subscribed == SUB_EVENTS)
+		pool->nr_subscribers--;
+	else if (c->subscribed == SUB_CHANGES)
+		pool->nr_watchers--;
+	c->subscribed = kind;
+	if (kind == SUB_EVENTS)
+		pool->nr_subscribers++;
+	else if (kind == SUB_CHANGES)
+		pool->nr_watchers++;
+}
+
 static void
 conn_free(struct pool_conn *c)
 {
 	struct pool *pool = c->pool;
 
-	if (c->subscribed)
-		pool->nr_subscribers--;
+	subscribe_as(c, 0);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -162,7 +178,7 @@ send_event_row(struct pool *pool, sqlite3_stmt *st, struct pool_conn *only)
 		ipc_conn_queue(only->ipc, b.buf, b.len);
 	} else {
 		for (c = pool->conns; c; c = c->next)
-			if (c->subscribed && !c->closing)
+			if (c->subscribed == SUB_EVENTS && !c->closing)
 				ipc_conn_queue(c->ipc, b.buf, b.len);
 	}
 	buf_release(&b);
@@ -178,6 +194,7 @@ pool_publish(struct pool *pool)
 	sqlite3_stmt *st;
 	int rc;
 
+	pool->changed = 1;
 	if (!pool->nr_subscribers)
 		return;
 	st = db_stmt(pool->db, EVENTS_SQL);
@@ -219,19 +236,23 @@ handle_subscribe(struct pool_conn *c, const struct msg_packet *p)
 	sqlite3_stmt *st;
 	int64_t since;
 	char *err = NULL;
+	int events;
 
-	if (msg_opt_int(p->data, "since", -1, &since, &err) < 0) {
+	if (msg_opt_int(p->data, "since", -1, &since, &err) < 0 ||
+	    msg_opt_bool(p->data, "events", 1, &events, &err) < 0) {
 		pool_send_error(c, p->request_id, err, 0);
 		free(err);
 		return;
 	}
 	pool_publish(pool);
+	if (!events) {
+		subscribe_as(c, SUB_CHANGES);
+		pool_ack(c, p, NULL, "subscribed");
+		return;
+	}
 	if (!pool->nr_subscribers)
 		pool->last_seq = max_seq(pool);
-	if (!c->subscribed) {
-		c->subscribed = 1;
-		pool->nr_subscribers++;
-	}
+	subscribe_as(c, SUB_EVENTS);
 	pool_ack(c, p, NULL, "subscribed");
 	if (since < 0)
 		return;
@@ -502,7 +523,7 @@ handle_live_update(struct pool_conn *c, const struct msg_packet *p)
 	if (pool->run.runner && pool_live_update_in(pool, p) < 0)
 		return;
 	for (o = pool->conns; o; o = o->next)
-		if (o != c && o->subscribed && !o->closing)
+		if (o != c && o->subscribed == SUB_EVENTS && !o->closing)
 			pool_send(o, p);
 }
 
@@ -688,12 +709,27 @@ round_withdraw(struct pool *pool)
 	struct pool_conn *c;
 
 	pool->last_seq = pool->round_seq;
+	pool->changed = 0;
 	for (c = pool->conns; c; c = c->next) {
 		if (c->ipc->out.len <= c->mark)
 			continue;
 		buf_setlen(&c->ipc->out, c->mark);
 		c->closing = 1;
 	}
+}
+
+/* A committed round changed the run: tell each watcher, once. */
+static void
+tell_watchers(struct pool *pool)
+{
+	static const char changed[] = "{\"packet_type\":\"" PT_CHANGED
+	    "\",\"subject_id\":\"" PROTO_SYSTEM_SUBJECT "\",\"data\":{}}\n";
+	struct pool_conn *c;
+
+	for (c = pool->conns; c; c = c->next)
+		if (c->subscribed == SUB_CHANGES && !c->closing &&
+		    !ipc_conn_out_pending(c->ipc))
+			ipc_conn_queue(c->ipc, changed, sizeof(changed) - 1);
 }
 
 /* Commit the round, then send what it queued and close finished peers. */
@@ -712,6 +748,9 @@ round_end(struct pool *pool)
 		log_debug("one commit for %zu packets", pool->round_packets);
 	}
 	pool_runners_flush(pool);
+	if (pool->changed && pool->nr_watchers)
+		tell_watchers(pool);
+	pool->changed = 0;
 	for (c = pool->conns; c; c = next) {
 		next = c->next;
 		if (ipc_conn_out_pending(c->ipc)) {

@@ -41,12 +41,23 @@ struct pool_conn {
 	uint64_t id;			/* unique in this process */
 	int hello;			/* the peer's hello was accepted */
 	int is_io;			/* the peer is mephisto-io */
-	int subscribed;			/* gets "event" packets */
+	int subscribed;			/* a SUB_* kind, 0: none */
 	int closing;			/* close once output is flushed */
 	int dead;			/* the peer is gone: free after the round */
 	int writing;			/* watched for LOOP_WRITE */
 	size_t mark;			/* output queued before this round */
 	struct pool_conn *next, *prev;
+};
+
+/*
+ * What a subscriber gets: every run event and live update, or only a
+ * "changed" packet after a round that changed the run (one at a time:
+ * none while the last is unread), which is all mephisto-launch needs
+ * to know when to count again.
+ */
+enum pool_sub_kind {
+	SUB_EVENTS = 1,
+	SUB_CHANGES,
 };
 
 /* What a deadline is for. */
@@ -111,7 +122,9 @@ struct pool {
 	int lfd;
 	struct pool_conn *conns;
 	uint64_t next_conn_id;
-	size_t nr_subscribers;
+	size_t nr_subscribers;		/* of SUB_EVENTS */
+	size_t nr_watchers;		/* of SUB_CHANGES */
+	int changed;			/* the round changed the run */
 	int64_t last_seq;		/* last run_events seq sent */
 	struct pool_deadline *dl;	/* a FIFO: deadlines in order */
 	size_t dl_head, dl_nr, dl_alloc;
@@ -154,7 +167,7 @@ struct pool_conn *pool_conn_find(struct pool *pool, uint64_t id);
 /* Push {status} for agent SUBJECT to every mephisto-io connection. */
 void pool_push_status(struct pool *pool, const char *subject,
     const char *status);
-/* Send new run_events rows to subscribers. */
+/* Send new run_events rows to subscribers; note the change for watchers. */
 void pool_publish(struct pool *pool);
 /* Roll back after a failed step and say why; returns -1. */
 int pool_db_fail(struct pool *pool, const char *what);
