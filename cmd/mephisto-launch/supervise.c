@@ -37,10 +37,11 @@
  * children of an earlier supervisor that it re-attached to).  A child that
  * dies is started again after a backoff.  Every TICK_MS it reads the unit
  * counts, launches units while fewer than max_num_concurrent_units are
- * live, prints new results and redraws the progress line; the pool's event
- * stream only makes the next tick come sooner (SOON_MS after an event, but
- * never within SOON_GAP_MS of the last tick, so a busy run is counted a
- * few times a second rather than after every event).  Counting reads the
+ * live, prints new results and redraws the progress line; the pool's
+ * "changed" packets (a subscription without events) only make the next
+ * tick come sooner (SOON_MS after one, but never within SOON_GAP_MS of the
+ * last tick, so a busy run is counted a few times a second rather than
+ * after every change).  Counting reads the
  * run's whole status index, so a tick counts and acts on the counts only
  * when the database has changed since the last count (on_change()), and
  * on a large run ticks are spaced to
@@ -643,7 +644,7 @@ on_pool_packet(struct loop *l, int fd, int events, void *arg)
 	(void)events;
 	n = ipc_conn_read(s->conn);
 	while (ipc_conn_line(s->conn, &line, &len) > 0)
-		;	/* every packet is only a reason to look sooner */
+		;	/* each packet is only a reason to look sooner */
 	tick_soon(s);
 	if (n == 0 || (n < 0 && errno != EAGAIN)) {
 		log_debug("the pool closed its connection");
