@@ -512,6 +512,7 @@ db_open_version(const char *path, int version, char **errp)
 
 	if (create_file(path, errp) < 0)
 		return NULL;
+	db_vfs_init();
 	db = db_new(path);
 	/* A connection is only ever used by one thread: no mutex needed. */
 	rc = sqlite3_open_v2(path, &db->handle, SQLITE_OPEN_READWRITE |

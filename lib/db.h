@@ -63,6 +63,13 @@ struct db *db_open(const char *path, char **errp);
  */
 struct db *db_open_version(const char *path, int version, char **errp);
 
+/*
+ * Make SQLite's default file system interface the one of dbvfs.c: the
+ * unix one, with each commit's write-ahead log frames written in one
+ * pwrite().  db_open() calls it; other openers of the file may too.
+ */
+void db_vfs_init(void);
+
 /* Finalize every cached statement and close.  NULL is allowed. */
 void db_close(struct db *db);
 

@@ -165,6 +165,48 @@ cmd_write(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * commits PATH NTXN ROWS BYTES PAGES: with a page cache of PAGES pages,
+ * NTXN transactions of ROWS projects whose names are BYTES long; after
+ * each commit returns, print "committed T" (T from 1) at once.
+ */
+static int
+cmd_commits(int argc, char **argv)
+{
+	long ntxn, rows, bytes, t, r;
+	struct db *db;
+	char *name;
+	int old;
+
+	if (argc != 6)
+		die("usage: test-db commits PATH NTXN ROWS BYTES PAGES");
+	ntxn = num_arg(argv[2]);
+	rows = num_arg(argv[3]);
+	bytes = num_arg(argv[4]);
+	db = open_or_die(argv[1]);
+	if (db_set_cache_size(db, (int)num_arg(argv[5]), &old) < 0)
+		die("cannot set the cache size: %s", db_errmsg(db));
+	name = xmalloc((size_t)bytes + 64);
+	for (t = 1; t <= ntxn; t++) {
+		if (db_begin(db) < 0)
+			die("cannot begin: %s", db_errmsg(db));
+		for (r = 0; r < rows; r++) {
+			int n = snprintf(name, 64, "%ld-%ld-", t, r);
+
+			memset(name + n, 'x', (size_t)bytes);
+			name[n + bytes] = '\0';
+			insert_project(db, name);
+		}
+		if (db_commit(db) < 0)
+			die("cannot commit: %s", db_errmsg(db));
+		printf("committed %ld\n", t);
+		fflush(stdout);
+	}
+	free(name);
+	db_close(db);
+	return 0;
+}
+
 /* read PATH N: N reads outside any transaction. */
 static int
 cmd_read(int argc, char **argv)
@@ -460,6 +502,7 @@ static const struct {
 	{ "open-version", cmd_open_version },
 	{ "latest", cmd_latest },
 	{ "write", cmd_write },
+	{ "commits", cmd_commits },
 	{ "read", cmd_read },
 	{ "stmt", cmd_stmt },
 	{ "ids", cmd_ids },
