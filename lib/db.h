@@ -66,7 +66,8 @@ struct db *db_open_version(const char *path, int version, char **errp);
 /*
  * Make SQLite's default file system interface the one of dbvfs.c: the
  * unix one, with each commit's write-ahead log frames written in one
- * pwrite().  db_open() calls it; other openers of the file may too.
+ * pwrite().  db_open() calls it first, so every connection the process
+ * opens after that, by any means, uses it.
  */
 void db_vfs_init(void);
 

@@ -44,8 +44,8 @@ struct vfile {
 	struct vfile *db;	/* a log file: its database file */
 	int is_wal;
 	int commit;		/* the last write was a commit frame's header */
-	char *buf;		/* gathered writes, from offset start */
-	size_t len, alloc;
+	char *buf;		/* GATHER_MAX bytes once written to */
+	size_t len;		/* gathered writes, from offset start */
 	sqlite3_int64 start;
 };
 
@@ -85,9 +85,6 @@ flush_or_stop(struct vfile *db)
 static int
 gather(struct vfile *f, const void *data, int n, sqlite3_int64 off)
 {
-	size_t want;
-	char *p;
-
 	if (f->len && off >= f->start &&
 	    off + n <= f->start + (sqlite3_int64)f->len) {
 		/* SQLite rewriting a frame of this transaction */
@@ -101,26 +98,10 @@ gather(struct vfile *f, const void *data, int n, sqlite3_int64 off)
 		if (rc != SQLITE_OK)
 			return rc;
 	}
-	if ((size_t)n > GATHER_MAX)
+	/* Too big to gather, or no memory to gather it in: write it now. */
+	if ((size_t)n > GATHER_MAX ||
+	    (!f->buf && !(f->buf = malloc(GATHER_MAX))))
 		return f->real->pMethods->xWrite(f->real, data, n, off);
-	want = f->len + (size_t)n;
-	if (want > f->alloc) {
-		size_t alloc = f->alloc ? f->alloc * 2 : 65536;
-
-		while (alloc < want)
-			alloc *= 2;
-		if (alloc > GATHER_MAX)
-			alloc = GATHER_MAX;
-		p = realloc(f->buf, alloc);
-		if (!p) {
-			int rc = flush(f);
-
-			return rc != SQLITE_OK ? rc :
-			    f->real->pMethods->xWrite(f->real, data, n, off);
-		}
-		f->buf = p;
-		f->alloc = alloc;
-	}
 	if (!f->len)
 		f->start = off;
 	memcpy(f->buf + f->len, data, (size_t)n);

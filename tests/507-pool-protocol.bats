@@ -88,17 +88,23 @@ print(f.readline().strip())
 @test "pool: a subscriber without events is told only that the run changed" {
 	pool_make_run 3
 	pool_start
-	pool_send -p mephisto-launch -r -t 3000 > "$BATS_TEST_TMPDIR/watch" <<<'{"packet_type":"subscribe","subject_id":"mephisto","request_id":"s","data":{"events":false}}' &
+	# A subscriber to events that changes its mind gets changes only.
+	pool_send -p mephisto-launch -r -t 3000 > "$BATS_TEST_TMPDIR/watch" <<'EOF2' &
+{"packet_type":"subscribe","subject_id":"mephisto","request_id":"e","data":{}}
+{"packet_type":"subscribe","subject_id":"mephisto","request_id":"s","data":{"events":false}}
+EOF2
 	watcher=$!
-	wait_for 10 grep -q '"subscribed"' "$BATS_TEST_TMPDIR/watch"
+	wait_for 10 grep -q '"request_id":"s"' "$BATS_TEST_TMPDIR/watch"
 	run -0 pool_send <<<"$(reg_packet ann)"
 	[ "$(jq -r .packet_type <<<"$output")" = agent_details ]
 	wait "$watcher"
 	# The registration is one "changed" packet, without its events.
-	[ "$(jq -r .packet_type < "$BATS_TEST_TMPDIR/watch" | sort | uniq -c | awk '{print $1 $2}' | tr '\n' ' ')" = "1ack 1changed " ]
+	[ "$(jq -r .packet_type < "$BATS_TEST_TMPDIR/watch" | sort | uniq -c | awk '{print $1 $2}' | tr '\n' ' ')" = "2ack 1changed " ]
 	[ "$(jq -c .data < <(grep '"changed"' "$BATS_TEST_TMPDIR/watch"))" = "{}" ]
 	run -0 pool_send -p mephisto-launch <<<'{"packet_type":"subscribe","subject_id":"mephisto","data":{"events":"no"}}'
 	[ "$(jq -r .data.error <<<"$output")" = "field 'events' must be a boolean, not a string" ]
+	run -0 pool_send -p mephisto-launch <<<'{"packet_type":"subscribe","subject_id":"mephisto","data":{"events":false,"since":0}}'
+	[ "$(jq -r .data.error <<<"$output")" = "field 'since' replays events: not with 'events': false" ]
 	still_serving
 	pool_stop
 }

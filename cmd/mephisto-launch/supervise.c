@@ -41,11 +41,10 @@
  * "changed" packets (a subscription without events) only make the next
  * tick come sooner (SOON_MS after one, but never within SOON_GAP_MS of the
  * last tick, so a busy run is counted a few times a second rather than
- * after every change).  Counting reads the
- * run's whole status index, so a tick counts and acts on the counts only
- * when the database has changed since the last count (on_change()), and
- * on a large run ticks are spaced to
- * COUNT_SHARE times what the last count took (at most COUNT_GAP_MAX_MS):
+ * after every change).  Counting reads the run's whole status index, so
+ * a tick counts and acts on the counts only when the database has changed
+ * since the last count (on_change()), and on a large run ticks are spaced
+ * to COUNT_SHARE times what the last count took (at most COUNT_GAP_MAX_MS):
  * the supervisor then takes a twentieth of a core, not the core io and
  * the pool share with it.  When every unit is final the run is completed
  * and the children are stopped, io first.

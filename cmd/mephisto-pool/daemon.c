@@ -244,6 +244,11 @@ handle_subscribe(struct pool_conn *c, const struct msg_packet *p)
 		free(err);
 		return;
 	}
+	if (!events && since >= 0) {
+		pool_send_error(c, p->request_id, "field 'since' replays events: "
+		    "not with 'events': false", 0);
+		return;
+	}
 	pool_publish(pool);
 	if (!events) {
 		subscribe_as(c, SUB_CHANGES);
@@ -722,14 +727,18 @@ round_withdraw(struct pool *pool)
 static void
 tell_watchers(struct pool *pool)
 {
-	static const char changed[] = "{\"packet_type\":\"" PT_CHANGED
-	    "\",\"subject_id\":\"" PROTO_SYSTEM_SUBJECT "\",\"data\":{}}\n";
+	struct msg_packet p = MSG_PACKET_INIT;
 	struct pool_conn *c;
+	cJSON *d = msg_new_object();
 
+	p.packet_type = PT_CHANGED;
+	p.subject_id = PROTO_SYSTEM_SUBJECT;
+	p.data = d;
 	for (c = pool->conns; c; c = c->next)
 		if (c->subscribed == SUB_CHANGES && !c->closing &&
 		    !ipc_conn_out_pending(c->ipc))
-			ipc_conn_queue(c->ipc, changed, sizeof(changed) - 1);
+			pool_send(c, &p);
+	msg_free(d);
 }
 
 /* Commit the round, then send what it queued and close finished peers. */

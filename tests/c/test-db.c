@@ -127,6 +127,42 @@ count_projects(struct db *db)
 	return n;
 }
 
+static void
+begin_or_die(struct db *db)
+{
+	if (db_begin(db) < 0)
+		die("cannot begin: %s", db_errmsg(db));
+}
+
+static void
+commit_or_die(struct db *db)
+{
+	if (db_commit(db) < 0)
+		die("cannot commit: %s", db_errmsg(db));
+}
+
+/*
+ * Begin transaction T and insert ROWS projects named PREFIX-T-R, each
+ * followed by BYTES x's; the caller commits.
+ */
+static void
+begin_rows(struct db *db, const char *prefix, long t, long rows, long bytes)
+{
+	size_t size = strlen(prefix) + 64 + (size_t)bytes;
+	char *name = xmalloc(size);
+	long r;
+	int n;
+
+	begin_or_die(db);
+	for (r = 0; r < rows; r++) {
+		n = snprintf(name, size, "%s-%ld-%ld", prefix, t, r);
+		memset(name + n, 'x', (size_t)bytes);
+		name[n + bytes] = '\0';
+		insert_project(db, name);
+	}
+	free(name);
+}
+
 /*
  * write PATH NAME NTXN ROWS EVERY MS: NTXN write transactions of ROWS
  * projects named NAME-T-R each; every EVERY-th one (0: none) holds the
@@ -135,9 +171,8 @@ count_projects(struct db *db)
 static int
 cmd_write(int argc, char **argv)
 {
-	long ntxn, rows, every, ms, t, r;
+	long ntxn, rows, every, ms, t;
 	struct db *db;
-	char name[128];
 
 	if (argc != 7)
 		die("usage: test-db write PATH NAME NTXN ROWS EVERY MS");
@@ -147,18 +182,11 @@ cmd_write(int argc, char **argv)
 	ms = num_arg(argv[6]);
 	db = open_or_die(argv[1]);
 	for (t = 0; t < ntxn; t++) {
-		if (db_begin(db) < 0)
-			die("cannot begin: %s", db_errmsg(db));
-		for (r = 0; r < rows; r++) {
-			snprintf(name, sizeof(name), "%s-%ld-%ld", argv[2], t,
-			    r);
-			insert_project(db, name);
-		}
+		begin_rows(db, argv[2], t, rows, 0);
 		count_projects(db);
 		if (every && t % every == 0)
 			sleep_ms(ms);
-		if (db_commit(db) < 0)
-			die("cannot commit: %s", db_errmsg(db));
+		commit_or_die(db);
 	}
 	printf("wrote %ld\n", ntxn * rows);
 	db_close(db);
@@ -173,9 +201,8 @@ cmd_write(int argc, char **argv)
 static int
 cmd_commits(int argc, char **argv)
 {
-	long ntxn, rows, bytes, t, r;
+	long ntxn, rows, bytes, t;
 	struct db *db;
-	char *name;
 	int old;
 
 	if (argc != 6)
@@ -186,23 +213,12 @@ cmd_commits(int argc, char **argv)
 	db = open_or_die(argv[1]);
 	if (db_set_cache_size(db, (int)num_arg(argv[5]), &old) < 0)
 		die("cannot set the cache size: %s", db_errmsg(db));
-	name = xmalloc((size_t)bytes + 64);
 	for (t = 1; t <= ntxn; t++) {
-		if (db_begin(db) < 0)
-			die("cannot begin: %s", db_errmsg(db));
-		for (r = 0; r < rows; r++) {
-			int n = snprintf(name, 64, "%ld-%ld-", t, r);
-
-			memset(name + n, 'x', (size_t)bytes);
-			name[n + bytes] = '\0';
-			insert_project(db, name);
-		}
-		if (db_commit(db) < 0)
-			die("cannot commit: %s", db_errmsg(db));
+		begin_rows(db, "c", t, rows, bytes);
+		commit_or_die(db);
 		printf("committed %ld\n", t);
 		fflush(stdout);
 	}
-	free(name);
 	db_close(db);
 	return 0;
 }
@@ -363,8 +379,7 @@ cmd_txn(int argc, char **argv)
 	if (argc != 2)
 		die("usage: test-db txn PATH");
 	db = open_or_die(argv[1]);
-	if (db_begin(db) < 0)
-		die("cannot begin: %s", db_errmsg(db));
+	begin_or_die(db);
 	insert_project(db, "kept-out");
 	stmt = db_stmt(db, "INSERT INTO tasks (task_id, task_name, task_type, "
 	    "project_id) VALUES (?1, 'bad', 'static', 42)");
@@ -374,13 +389,11 @@ cmd_txn(int argc, char **argv)
 		die("cannot roll back: %s", db_errmsg(db));
 	printf("reason: %s\n", db_errmsg(db));
 	printf("projects %" PRId64 "\n", count_projects(db));
-	if (db_begin(db) < 0)
-		die("cannot begin: %s", db_errmsg(db));
+	begin_or_die(db);
 	if (db_exec(db, "INSERT INTO projects (project_id, project_name) "
 	    "VALUES (1000001, 'fixed')") < 0)
 		die("cannot insert: %s", db_errmsg(db));
-	if (db_commit(db) < 0)
-		die("cannot commit: %s", db_errmsg(db));
+	commit_or_die(db);
 	printf("projects %" PRId64 "\n", count_projects(db));
 	db_close(db);
 	return 0;
