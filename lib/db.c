@@ -2,7 +2,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +41,6 @@ struct db {
 	int batch_lost;		/* SQLite rolled the whole batch back */
 	int savepoints;		/* db_begin() savepoints open in it */
 	struct histogram lat_begin, lat_commit;	/* seconds, for metrics */
-	struct checkpointer *ckpt;	/* or NULL: SQLite checkpoints inline */
 };
 
 /* One migration: pointers into db_schema_sql. */
@@ -504,6 +502,25 @@ db_new(const char *path)
 
 static int migrate(struct db *db, int target, char **errp);
 
+static void
+sqlite_setup(void)
+{
+	if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK ||
+	    sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL,
+	    DB_STMT_JOURNAL_MEM) != SQLITE_OK)
+		log_debug("SQLite was set up before db_sqlite_init(): its "
+		    "options are left as they are");
+	db_vfs_register();
+}
+
+void
+db_sqlite_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, sqlite_setup);
+}
+
 struct db *
 db_open_version(const char *path, int version, char **errp)
 {
@@ -512,7 +529,7 @@ db_open_version(const char *path, int version, char **errp)
 
 	if (create_file(path, errp) < 0)
 		return NULL;
-	db_vfs_init();
+	db_sqlite_init();
 	db = db_new(path);
 	/* A connection is only ever used by one thread: no mutex needed. */
 	rc = sqlite3_open_v2(path, &db->handle, SQLITE_OPEN_READWRITE |
@@ -548,103 +565,23 @@ db_open(const char *path, char **errp)
 static void stmt_cache_free(struct db *db);
 
 /*
- * The background checkpointer: a thread with a connection of its own
- * copies the write-ahead log into the database file every
- * CHECKPOINT_EVERY_MS (a passive checkpoint, which waits for nobody), so
- * that the owner's commits do not stop to do it.  The owner's connection
- * still checkpoints by itself if the log passes CHECKPOINT_BACKSTOP pages.
+ * SQLite copies the write-ahead log into the database file (a checkpoint,
+ * with an fsync of both) in the commit that takes the log past 1,000
+ * pages.  A daemon whose commits should seldom wait raises that to
+ * CHECKPOINT_PAGES (about 80 MB of log).  A thread checkpointing on its own
+ * connection was measured and made the pool's commits slower: its
+ * fsyncs, several a second, compete with the commits' log writes.
  */
-#define CHECKPOINT_EVERY_MS 50
-#define CHECKPOINT_BACKSTOP 20000
-
-struct checkpointer {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	int stop;
-	sqlite3 *handle;
-};
-
-static void *
-checkpoint_loop(void *arg)
-{
-	struct checkpointer *c = arg;
-	struct timespec t;
-
-	pthread_mutex_lock(&c->lock);
-	while (!c->stop) {
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_nsec += CHECKPOINT_EVERY_MS * 1000000L;
-		if (t.tv_nsec >= 1000000000L) {
-			t.tv_sec++;
-			t.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&c->wake, &c->lock, &t);
-		if (c->stop)
-			break;
-		pthread_mutex_unlock(&c->lock);
-		sqlite3_wal_checkpoint_v2(c->handle, NULL,
-		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-		pthread_mutex_lock(&c->lock);
-	}
-	pthread_mutex_unlock(&c->lock);
-	return NULL;
-}
+#define CHECKPOINT_PAGES 20000
 
 int
-db_checkpoint_in_background(struct db *db, char **errp)
+db_checkpoint_seldom(struct db *db)
 {
-	struct checkpointer *c;
-	sigset_t all, old;
 	char sql[64];
-	int rc;
 
-	if (db->ckpt)
-		return 0;
-	c = xcalloc(1, sizeof(*c));
-	if (sqlite3_open_v2(db->path, &c->handle, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		*errp = xasprintf("cannot open database '%s' for "
-		    "checkpoints: %s", db->path, sqlite3_errmsg(c->handle));
-		sqlite3_close(c->handle);
-		free(c);
-		return -1;
-	}
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->wake, NULL);
-	/* Signals are the owner's (signalfd): the thread takes none. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&c->thread, NULL, checkpoint_loop, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc) {
-		*errp = xasprintf("cannot start the checkpoint thread: %s",
-		    strerror(rc));
-		sqlite3_close(c->handle);
-		pthread_cond_destroy(&c->wake);
-		pthread_mutex_destroy(&c->lock);
-		free(c);
-		return -1;
-	}
-	db->ckpt = c;
 	snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint = %d",
-	    CHECKPOINT_BACKSTOP);
-	db_exec(db, sql);
-	return 0;
-}
-
-static void
-checkpointer_stop(struct checkpointer *c)
-{
-	pthread_mutex_lock(&c->lock);
-	c->stop = 1;
-	pthread_cond_signal(&c->wake);
-	pthread_mutex_unlock(&c->lock);
-	pthread_join(c->thread, NULL);
-	sqlite3_close(c->handle);
-	pthread_cond_destroy(&c->wake);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
+	    CHECKPOINT_PAGES);
+	return db_exec(db, sql);
 }
 
 void
@@ -652,8 +589,6 @@ db_close(struct db *db)
 {
 	if (!db)
 		return;
-	if (db->ckpt)
-		checkpointer_stop(db->ckpt);
 	stmt_cache_free(db);
 	/* _v2: a statement the caller forgot keeps the handle alive. */
 	sqlite3_close_v2(db->handle);

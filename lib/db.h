@@ -64,12 +64,32 @@ struct db *db_open(const char *path, char **errp);
 struct db *db_open_version(const char *path, int version, char **errp);
 
 /*
+ * Set SQLite up for this process, once.  db_open() calls it first, so
+ * every connection the process opens after that, by any means, has it:
+ *  - no memory statistics: Debian's SQLite is built without lookaside
+ *    memory, so every small allocation is a malloc(), and the statistics
+ *    take a global mutex around each;
+ *  - a statement journal (the pages a savepoint or a statement may have
+ *    to undo) kept in memory in one block of DB_STMT_JOURNAL_MEM bytes,
+ *    and in a temporary file past that, instead of 64 KiB;
+ *  - the file system interface of dbvfs.c (db_vfs_register()).
+ * Once SQLite is initialized, its options can no longer change: they are
+ * left as they are (they are about speed, not results).
+ */
+void db_sqlite_init(void);
+/*
+ * 64 pages of 4 KiB, each with its page number: a registration's undo is
+ * about 22.  4 MB measured no faster, and under AddressSanitizer every
+ * block over 128 KiB is a mapping of its own, made and poisoned each time.
+ */
+#define DB_STMT_JOURNAL_MEM (64 * (4096 + 4))
+
+/*
  * Make SQLite's default file system interface the one of dbvfs.c: the
  * unix one, with each commit's write-ahead log frames written in one
- * pwrite().  db_open() calls it first, so every connection the process
- * opens after that, by any means, uses it.
+ * pwrite().  Called once, by db_sqlite_init().
  */
-void db_vfs_init(void);
+void db_vfs_register(void);
 
 /* Finalize every cached statement and close.  NULL is allowed. */
 void db_close(struct db *db);
@@ -172,12 +192,11 @@ int db_step_ids(sqlite3_stmt *st, int64_t **ids, size_t *n);
  */
 void db_bulk_read(struct db *db);
 /*
- * Copy the write-ahead log into the database file from a thread of its
- * own (until db_close()), rather than in the commit that fills it: for a
- * daemon whose commits must not stall.  A child forked afterwards must
- * exec or exit without using the database.
+ * Checkpoint (copy the write-ahead log into the database file) only in
+ * the commit that takes the log past 20,000 pages instead of 1,000: for a
+ * daemon whose commits should seldom wait for one.
  */
-int db_checkpoint_in_background(struct db *db, char **errp);
+int db_checkpoint_seldom(struct db *db);
 
 /*
  * The prepared statement for SQL (exactly one statement), from the

@@ -19,10 +19,10 @@
  *    another process, can see a frame that is not in the file.  A write
  *    that fails there cannot be reported: the process stops before the
  *    commit is published (abort()), so nothing half-written is seen.
- * Everything else goes straight to the unix VFS.
+ * Everything else goes straight to the unix VFS, except that a write of
+ * 128 KiB or more, which it cannot do at once, is given to it in pieces.
  */
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +34,9 @@
 #include "banned.h"
 
 /* The most the unix VFS writes at once (it masks a length with 0x1ffff). */
-#define GATHER_MAX 0x1ffff
+#define WRITE_MAX 0x1ffff
+#define WRITE_PIECE 0x10000	/* how a longer write is cut */
+#define GATHER_MAX WRITE_MAX
 #define FRAME_HEADER 24
 
 struct vfile {
@@ -58,6 +60,23 @@ vf(sqlite3_file *f)
 	return (struct vfile *)f;
 }
 
+/*
+ * The unix VFS's write, in pieces when N is 128 KiB or more: it cuts a
+ * length to its low 17 bits, so such a write would fail (SQLITE_FULL).
+ */
+static int
+write_real(struct vfile *f, const void *data, int n, sqlite3_int64 off)
+{
+	const char *p = data;
+	int rc = SQLITE_OK, k;
+
+	for (; n > 0 && rc == SQLITE_OK; p += k, off += k, n -= k) {
+		k = n <= WRITE_MAX ? n : WRITE_PIECE;
+		rc = f->real->pMethods->xWrite(f->real, p, k, off);
+	}
+	return rc;
+}
+
 static int
 flush(struct vfile *f)
 {
@@ -65,8 +84,7 @@ flush(struct vfile *f)
 
 	if (!f->len)
 		return SQLITE_OK;
-	rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len,
-	    f->start);
+	rc = write_real(f, f->buf, (int)f->len, f->start);
 	f->len = 0;
 	return rc;
 }
@@ -101,7 +119,7 @@ gather(struct vfile *f, const void *data, int n, sqlite3_int64 off)
 	/* Too big to gather, or no memory to gather it in: write it now. */
 	if ((size_t)n > GATHER_MAX ||
 	    (!f->buf && !(f->buf = malloc(GATHER_MAX))))
-		return f->real->pMethods->xWrite(f->real, data, n, off);
+		return write_real(f, data, n, off);
 	if (!f->len)
 		f->start = off;
 	memcpy(f->buf + f->len, data, (size_t)n);
@@ -117,7 +135,7 @@ x_write(sqlite3_file *file, const void *data, int n, sqlite3_int64 off)
 	int commit, rc;
 
 	if (!f->is_wal)
-		return f->real->pMethods->xWrite(f->real, data, n, off);
+		return write_real(f, data, n, off);
 	commit = f->commit;
 	f->commit = n == FRAME_HEADER && (h[4] | h[5] | h[6] | h[7]);
 	rc = gather(f, data, n, off);
@@ -330,8 +348,8 @@ x_open(sqlite3_vfs *v, const char *name, sqlite3_file *file, int flags,
 	return SQLITE_OK;
 }
 
-static void
-vfs_register(void)
+void
+db_vfs_register(void)
 {
 	unix_vfs = sqlite3_vfs_find(NULL);
 	if (!unix_vfs)
@@ -343,12 +361,4 @@ vfs_register(void)
 	vfs.xOpen = x_open;
 	if (sqlite3_vfs_register(&vfs, 1) != SQLITE_OK)
 		die("cannot register SQLite's file system interface");
-}
-
-void
-db_vfs_init(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	pthread_once(&once, vfs_register);
 }

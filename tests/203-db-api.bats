@@ -66,6 +66,20 @@ OUT
 	assert_output fixed
 }
 
+@test "a request of a batch rolls back alone, its undo in memory or past it in a file" {
+	# 3 rows: the undo stays in memory.  3000 pages: it moves to a
+	# temporary file, in one write larger than SQLite's unix VFS takes.
+	for rows in 3 3000; do
+		run -0 --separate-stderr test-db batch "$MEPHISTO_DB" "$rows" 2000
+		assert_output - <<OUT
+projects $((2 * rows))
+request 2 0
+OUT
+		run -0 sql 'DELETE FROM projects; PRAGMA integrity_check'
+		assert_output ok
+	done
+}
+
 @test "db_now is the wall clock in float seconds" {
 	run -0 test-db now
 	[[ $output =~ ^[0-9]+\.[0-9]{6}$ ]] || fail "$output"

@@ -870,7 +870,7 @@ pool_open(struct pool *pool, int64_t run_id)
 	}
 	pool->db = db_open(dbpath, &err);
 	free(dbpath);
-	if (!pool->db || db_checkpoint_in_background(pool->db, &err) < 0 ||
+	if (!pool->db ||
 	    model_run_load(pool->db, run_id, &pool->run, &err) < 0) {
 		free(data);
 		error("%s", err);
@@ -884,11 +884,13 @@ pool_open(struct pool *pool, int64_t run_id)
 		    run_id, pool->run.provider_type);
 	}
 	/*
-	 * A round's savepoints keep their undo pages in memory rather than
-	 * in a temporary file, and the run's working set stays cached.
+	 * The run's working set stays cached, and few commits checkpoint.
+	 * A round's savepoints keep their undo pages in memory by
+	 * db_sqlite_init()'s statement journal (not temp_store = MEMORY,
+	 * which would keep them in 1 KiB blocks, each a malloc()).
 	 */
-	if (db_exec(pool->db, "PRAGMA temp_store = MEMORY; "
-	    "PRAGMA cache_size = -32768") < 0)
+	if (db_exec(pool->db, "PRAGMA cache_size = -32768") < 0 ||
+	    db_checkpoint_seldom(pool->db) < 0)
 		warn("cannot tune the database connection: %s",
 		    db_errmsg(pool->db));
 	rel = xasprintf("runs/%" PRId64 "/pool.sock", run_id);

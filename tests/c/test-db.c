@@ -114,17 +114,24 @@ insert_project(struct db *db, const char *name)
 		die("cannot insert project %s: %s", name, db_errmsg(db));
 }
 
+/* The one integer SQL gives. */
 static int64_t
-count_projects(struct db *db)
+count_sql(struct db *db, const char *sql)
 {
-	sqlite3_stmt *stmt = db_stmt(db, "SELECT count(*) FROM projects");
+	sqlite3_stmt *stmt = db_stmt(db, sql);
 	int64_t n;
 
 	if (!stmt || sqlite3_step(stmt) != SQLITE_ROW)
-		die("cannot count projects: %s", db_errmsg(db));
+		die("cannot count: %s: %s", sql, db_errmsg(db));
 	n = sqlite3_column_int64(stmt, 0);
 	sqlite3_reset(stmt);
 	return n;
+}
+
+static int64_t
+count_projects(struct db *db)
+{
+	return count_sql(db, "SELECT count(*) FROM projects");
 }
 
 static void
@@ -399,6 +406,40 @@ cmd_txn(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * batch PATH ROWS BYTES: one batch, as a pool round, of three requests of
+ * ROWS projects with BYTES-long names each; the second is rolled back.
+ * Prints what is left.
+ */
+static int
+cmd_batch(int argc, char **argv)
+{
+	long rows, bytes, r;
+	struct db *db;
+
+	if (argc != 4)
+		die("usage: test-db batch PATH ROWS BYTES");
+	rows = atol(argv[2]);
+	bytes = atol(argv[3]);
+	db = open_or_die(argv[1]);
+	db_batch_start(db);
+	for (r = 1; r <= 3; r++) {
+		begin_rows(db, "request", r, rows, bytes);
+		if (r != 2)
+			commit_or_die(db);
+		else if (db_rollback(db) < 0)
+			die("cannot roll back request 2: %s", db_errmsg(db));
+	}
+	if (db_batch_end(db) < 0)
+		die("cannot commit the batch: %s", db_errmsg(db));
+	printf("projects %" PRId64 "\n", count_projects(db));
+	printf("request 2 %" PRId64 "\n", count_sql(db,
+	    "SELECT count(*) FROM projects WHERE project_name LIKE "
+	    "'request-2-%'"));
+	db_close(db);
+	return 0;
+}
+
 /* pragmas PATH: the settings db_open() gives a connection. */
 static int
 cmd_pragmas(int argc, char **argv)
@@ -522,6 +563,7 @@ static const struct {
 	{ "random", cmd_random },
 	{ "parse", cmd_parse },
 	{ "txn", cmd_txn },
+	{ "batch", cmd_batch },
 	{ "pragmas", cmd_pragmas },
 	{ "cache-size", cmd_cache_size },
 	{ "change-mark", cmd_change_mark },
