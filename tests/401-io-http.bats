@@ -45,6 +45,28 @@ load lib/io
 	assert_equal "$(json .error)" "not found"
 }
 
+@test "io http: answers below, around and above 4 KiB arrive whole on one kept-alive connection" {
+	start_io
+	# A small body goes out with its headers; a longer one after them.
+	for n in 100 3000 3900 4200 100000; do
+		head -c "$n" /dev/urandom | base64 -w 64 | head -c "$n" > "$RUN_DIR/static/f$n.txt"
+	done
+	args=()
+	for n in 100 3000 3900 4200 100000 100; do
+		args+=(-o "$BATS_TEST_TMPDIR/got$n" "$URL/f$n.txt")
+	done
+	run -0 curl -s -w '%{http_code} %{num_connects}\n' "${args[@]}"
+	# Six answers, one connection.
+	assert_output $'200 1\n200 0\n200 0\n200 0\n200 0\n200 0'
+	for n in 100 3000 3900 4200 100000; do
+		cmp "$RUN_DIR/static/f$n.txt" "$BATS_TEST_TMPDIR/got$n"
+	done
+	# HEAD: the length of the body, not the body.
+	run -0 curl -s -I "$URL/f100000.txt"
+	assert_output --partial "content-length: 100000"
+	[ "$(curl -s -I "$URL/f100000.txt" | wc -c)" -lt 1000 ]
+}
+
 @test "io http: task_config.json; a version mismatch is logged to the pool" {
 	start_io_with_pool
 	http GET '/task_config.json?mephisto_task_version=2.0.4'

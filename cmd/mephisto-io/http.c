@@ -221,19 +221,23 @@ reply_unreachable(struct session *s)
 	    "in a moment", 1);
 }
 
+/* The most of an answer, headers and body, sent from the stack at once. */
+#define ANSWER_INLINE 4096
+
 static int
 write_answer(struct session *s)
 {
 	struct http_req *r = s->req;
-	unsigned char hdr[LWS_PRE + 1024], *p = hdr + LWS_PRE;
-	unsigned char *end = hdr + sizeof(hdr) - 1;
-	int is_head;
+	unsigned char buf[LWS_PRE + ANSWER_INLINE], *p = buf + LWS_PRE;
+	unsigned char *end = buf + sizeof(buf) - 1;
+	size_t body;
 	const char *cache;
 
 	if (!r || !r->phase)
 		return 0;
 	cache = r->is_static ? "no-cache" : "no-store";
-	is_head = lws_hdr_total_length(s->wsi, WSI_TOKEN_HEAD_URI) > 0;
+	body = lws_hdr_total_length(s->wsi, WSI_TOKEN_HEAD_URI) > 0 ? 0 :
+	    r->resp->len;
 	metrics_response(io_of(s->wsi), r->status);
 	if (lws_add_http_common_headers(s->wsi, (unsigned)r->status,
 	    r->resp_type, r->resp->len, &p, end) ||
@@ -246,15 +250,21 @@ write_answer(struct session *s)
 	    (r->close && lws_add_http_header_by_token(s->wsi,
 	    WSI_TOKEN_CONNECTION, (unsigned char *)"close", 5, &p,
 	    end)) ||
-	    lws_finalize_write_http_header(s->wsi, hdr + LWS_PRE, &p,
-	    end))
+	    lws_finalize_http_header(s->wsi, &p, end))
 		return -1;
+	/* A body that fits goes with the headers: one send(), one segment. */
+	if (body && body <= (size_t)(end - p)) {
+		memcpy(p, r->resp->data + LWS_PRE, body);
+		p += body;
+		body = 0;
+	}
 	/*
-	 * The body follows the headers in the same round: libwebsockets
+	 * A longer body follows the headers in the same round: libwebsockets
 	 * keeps what the socket did not take and sends it first later.
 	 */
-	if (!is_head && r->resp->len && lws_write(s->wsi,
-	    r->resp->data + LWS_PRE, r->resp->len, LWS_WRITE_HTTP_FINAL) < 0)
+	if (lws_write(s->wsi, buf + LWS_PRE, (size_t)(p - (buf + LWS_PRE)),
+	    LWS_WRITE_HTTP_HEADERS) < 0 || (body && lws_write(s->wsi,
+	    r->resp->data + LWS_PRE, body, LWS_WRITE_HTTP_FINAL) < 0))
 		return -1;
 	r->phase = 0;
 	if (r->close)
