@@ -727,38 +727,49 @@ model_unit_available_only(struct db *db, int64_t run_id, int64_t worker_id,
 	return rc;
 }
 
-/* Write a unit event for U (as it is now in the database). */
+/*
+ * Set one row's status and write EVENT for the change: SQL updates the
+ * row whose id is ?1 to status ?3, only from status ?2 unless that is
+ * NULL, and returns its task_run_id, unit_id, agent_id and worker_id.
+ * Returns 1 if it changed, 0 if not (no such row, another status, or
+ * already TO), -1 on error.
+ */
 static int
-unit_event(struct db *db, int64_t unit_id, const char *event,
-    int64_t *seqp)
+set_status(struct db *db, const char *sql, int64_t id, const char *from,
+    const char *to, const char *event, int64_t *seqp)
 {
-	struct model_unit u;
-	int rc = model_unit_get(db, unit_id, &u);
+	sqlite3_stmt *st = db_stmt(db, sql);
+	int64_t run_id, unit_id, agent_id, worker_id;
+	int rc;
 
-	if (rc <= 0)
+	if (!st)
 		return -1;
-	return model_event_add(db, u.task_run_id, u.unit_id, u.agent_id,
-	    u.worker_id, event, u.status, seqp);
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, from);
+	bind_text(st, 3, to);
+	rc = row(st);
+	if (rc <= 0)
+		return rc;
+	run_id = col_id(st, 0);
+	unit_id = col_id(st, 1);
+	agent_id = col_id(st, 2);
+	worker_id = col_id(st, 3);
+	sqlite3_reset(st);
+	if (model_event_add(db, run_id, unit_id, agent_id, worker_id, event,
+	    to, seqp) < 0)
+		return -1;
+	return 1;
 }
 
 int
 model_unit_set_status(struct db *db, int64_t unit_id, const char *from,
     const char *to, int64_t *seqp)
 {
-	sqlite3_stmt *st = db_stmt(db, "UPDATE units SET status = ?3 "
+	return set_status(db, "UPDATE units SET status = ?3 "
 	    "WHERE unit_id = ?1 AND (?2 IS NULL OR status = ?2) "
-	    "AND status != ?3");
-	int rc;
-
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, unit_id);
-	bind_text(st, 2, from);
-	bind_text(st, 3, to);
-	rc = run_changed(db, st);
-	if (rc == 1 && unit_event(db, unit_id, EV_UNIT_STATUS, seqp) < 0)
-		return -1;
-	return rc;
+	    "AND status != ?3 "
+	    "RETURNING task_run_id, unit_id, agent_id, worker_id",
+	    unit_id, from, to, EV_UNIT_STATUS, seqp);
 }
 
 int
@@ -973,28 +984,11 @@ int
 model_agent_set_status(struct db *db, int64_t agent_id, const char *from,
     const char *to, int64_t *seqp)
 {
-	sqlite3_stmt *st = db_stmt(db, "UPDATE agents SET status = ?3 "
+	return set_status(db, "UPDATE agents SET status = ?3 "
 	    "WHERE agent_id = ?1 AND (?2 IS NULL OR status = ?2) "
-	    "AND status != ?3 RETURNING task_run_id, unit_id, worker_id");
-	int64_t run_id, unit_id, worker_id;
-	int rc;
-
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, agent_id);
-	bind_text(st, 2, from);
-	bind_text(st, 3, to);
-	rc = row(st);
-	if (rc <= 0)
-		return rc;
-	run_id = col_id(st, 0);
-	unit_id = col_id(st, 1);
-	worker_id = col_id(st, 2);
-	sqlite3_reset(st);
-	if (model_event_add(db, run_id, unit_id, agent_id, worker_id,
-	    EV_AGENT_STATUS, to, seqp) < 0)
-		return -1;
-	return 1;
+	    "AND status != ?3 "
+	    "RETURNING task_run_id, unit_id, agent_id, worker_id",
+	    agent_id, from, to, EV_AGENT_STATUS, seqp);
 }
 
 int
@@ -1174,28 +1168,11 @@ int
 model_onboarding_set_status(struct db *db, int64_t id, const char *from,
     const char *to, int64_t *seqp)
 {
-	sqlite3_stmt *st = db_stmt(db, "UPDATE onboarding_agents "
-	    "SET status = ?3 WHERE onboarding_agent_id = ?1 "
+	return set_status(db, "UPDATE onboarding_agents SET status = ?3 "
+	    "WHERE onboarding_agent_id = ?1 "
 	    "AND (?2 IS NULL OR status = ?2) AND status != ?3 "
-	    "RETURNING task_run_id, worker_id");
-	int64_t run_id, worker_id;
-	int rc;
-
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	bind_text(st, 2, from);
-	bind_text(st, 3, to);
-	rc = row(st);
-	if (rc <= 0)
-		return rc;
-	run_id = col_id(st, 0);
-	worker_id = col_id(st, 1);
-	sqlite3_reset(st);
-	if (model_event_add(db, run_id, 0, id, worker_id,
-	    EV_ONBOARDING_STATUS, to, seqp) < 0)
-		return -1;
-	return 1;
+	    "RETURNING task_run_id, NULL, onboarding_agent_id, worker_id",
+	    id, from, to, EV_ONBOARDING_STATUS, seqp);
 }
 
 int
