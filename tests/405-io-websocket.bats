@@ -57,6 +57,31 @@ statuses() {
 	assert_equal "$(statuses)" '{"1001":"in task"}'
 }
 
+@test "io ws: a socket whose alive had no agent id hears the status once it speaks for one" {
+	start_io_with_pool
+	register
+	# mephisto-task's client can send alive before it knows its agent id
+	run -0 ws 'send:{"packet_type": "alive", "data": {}}' \
+		'send:{"packet_type": "heartbeat", "subject_id": "1001"}' recv:2 \
+		'send:{"packet_type": "heartbeat", "subject_id": "1001"}' recv:3 wait:200
+	assert_equal "${#lines[@]}" 3
+	assert_equal "$(jq -c '[.packet_type, .subject_id, .data]' <<<"${lines[0]}")" \
+		'["update_status","1001",{"status":"none"}]'
+	assert_equal "$(jq -r .packet_type <<<"${lines[1]}")" heartbeat
+	assert_equal "$(jq -r .packet_type <<<"${lines[2]}")" heartbeat
+	io_log_has "ignored a packet from a browser: field 'subject_id' is missing"
+	push '{"packet_type": "update_status", "subject_id": "1001", "data": {"status": "in task"}}'
+	run -0 ws 'send:{"packet_type": "mephisto_bound_live_update", "subject_id": "1001", "data": {"update_id": "u1"}}' \
+		recv:2 wait:200
+	# what was kept for the agent, then its status, as after alive
+	assert_equal "${#lines[@]}" 2
+	assert_equal "$(jq -c '[.packet_type, .data.status]' <<<"${lines[0]}")" \
+		'["update_status","in task"]'
+	assert_equal "$(jq -c '[.packet_type, .data.status]' <<<"${lines[1]}")" \
+		'["update_status","in task"]'
+	wait_for 5 pool_got mephisto_bound_live_update
+}
+
 @test "io ws: live updates from the browser reach the pool (fragmented too)" {
 	start_io_with_pool
 	register

@@ -48,6 +48,21 @@ browser() {
 	fi
 }
 
+# browser_step FILE: wait up to 60 s for the scenario started in the
+# background (pid $bpid, output in browser.out) to touch FILE.  Fails at
+# once if the scenario ends first, showing what it printed.
+browser_step() {
+	local i=0
+	until [ -e "$1" ]; do
+		if ! kill -0 "$bpid" 2>/dev/null || [ $((i += 1)) -ge 1200 ]; then
+			echo "the browser did not reach ${1##*/}:" >&2
+			cat "$BATS_TEST_TMPDIR/browser.out" >&2
+			return 1
+		fi
+		nap
+	done
+}
+
 @test "browser: the static client takes a unit from load to Submitted" {
 	build_static_site
 	start_io_with_pool
@@ -112,13 +127,14 @@ browser() {
 	node "$REPO/tests/browser/run.js" retry "$URL" "$hs" \
 		> "$BATS_TEST_TMPDIR/browser.out" 2>&1 &
 	local bpid=$!
+	track_pid "$bpid"
 	sleep 2
 	start_fakepool
-	wait_for 60 test -e "$hs/loaded"
+	browser_step "$hs/loaded"
 	stop_fakepool
 	wait_for 5 io_log_has "lost the connection to the pool"
 	touch "$hs/go"
-	wait_for 30 test -e "$hs/retrying"
+	browser_step "$hs/retrying"
 	: > "$POOL_LOG"
 	start_fakepool
 	local st=0
@@ -161,7 +177,8 @@ browser() {
 	node "$REPO/tests/browser/run.js" react-live "$URL" "$hs" \
 		> "$BATS_TEST_TMPDIR/browser.out" 2>&1 &
 	local bpid=$!
-	wait_for 60 test -e "$hs/connected"
+	track_pid "$bpid"
+	browser_step "$hs/connected"
 	wait_for 10 pool_got mephisto_bound_live_update
 	assert_equal "$(pool_packet mephisto_bound_live_update | jq -c '[.subject_id, .data.text]')" \
 		'["1001","from browser"]'

@@ -87,11 +87,11 @@ flush_unsent(struct agent *a)
 	}
 }
 
-void
+int
 agent_bind(struct io *io, struct agent *a, struct session *c)
 {
 	if (a->conn == c)
-		return;
+		return 0;
 	if (a->conn)
 		a->conn->agent = NULL;
 	if (c->agent && c->agent != a)
@@ -101,6 +101,7 @@ agent_bind(struct io *io, struct agent *a, struct session *c)
 	a->had_socket = 1;
 	a->lost_us = 0;
 	flush_unsent(a);
+	return 1;
 }
 
 void

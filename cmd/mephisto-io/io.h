@@ -292,8 +292,11 @@ struct agent *agent_find(struct io *io, const char *id);
 struct agent *agent_get(struct io *io, const char *id);	/* find or create */
 void agent_free(struct io *io, struct agent *a);
 void agent_free_all(struct io *io);
-/* Bind socket C to agent A (unbinding any previous socket). */
-void agent_bind(struct io *io, struct agent *a, struct session *c);
+/*
+ * Bind socket C to agent A (unbinding any previous socket); 1 if C was not
+ * A's socket before.
+ */
+int agent_bind(struct io *io, struct agent *a, struct session *c);
 /* Socket C closed or errored. */
 void agent_socket_lost(struct io *io, struct session *c);
 /* A packet arrived from A's socket: A is alive (tell the pool if needed). */

@@ -57,6 +57,20 @@ send_status(struct session *c, struct agent *a)
 	msg_free(data);
 }
 
+/*
+ * Socket C speaks for agent A: bind it and mark A seen.  C learns A's
+ * status after alive (TELL), and whenever C is new to A.  The page's client
+ * can send alive before it knows its agent id; its heartbeat or live update
+ * then binds the socket, and the page still hears its status.
+ */
+static void
+attach(struct io *io, struct session *c, struct agent *a, int tell)
+{
+	if (agent_bind(io, a, c) || tell)
+		send_status(c, a);
+	agent_seen(io, a);
+}
+
 static void
 on_alive(struct io *io, struct session *c, const char *subject)
 {
@@ -73,9 +87,7 @@ on_alive(struct io *io, struct session *c, const char *subject)
 		    subject);
 		return;
 	}
-	agent_bind(io, a, c);
-	agent_seen(io, a);
-	send_status(c, a);
+	attach(io, c, a, 1);
 }
 
 /* Echo a heartbeat with last_mephisto_ping (and the agent's status). */
@@ -87,8 +99,7 @@ on_heartbeat(struct io *io, struct session *c, struct msg_packet *p)
 
 	msg_set_double(data, "last_mephisto_ping", pool_last_ping_ms(io));
 	if (a) {
-		agent_bind(io, a, c);
-		agent_seen(io, a);
+		attach(io, c, a, 0);
 		msg_set_str(data, "status", a->status);
 	}
 	p->data = data;
@@ -107,10 +118,8 @@ on_live_update(struct io *io, struct session *c, struct msg_packet *p)
 		    PROTO_SYSTEM_SUBJECT);
 		return;
 	}
-	if (a) {
-		agent_bind(io, a, c);
-		agent_seen(io, a);
-	}
+	if (a)
+		attach(io, c, a, 0);
 	p->request_id = NULL;
 	p->server_timestamp = 0;
 	if (pool_send(io, p))
