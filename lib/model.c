@@ -5,6 +5,7 @@
 
 #include "buf.h"
 #include "db.h"
+#include "log.h"
 #include "model.h"
 #include "msg.h"
 #include "xalloc.h"
@@ -770,6 +771,59 @@ model_unit_set_status(struct db *db, int64_t unit_id, const char *from,
 	    "AND status != ?3 "
 	    "RETURNING task_run_id, unit_id, agent_id, worker_id",
 	    unit_id, from, to, EV_UNIT_STATUS, seqp);
+}
+
+/*
+ * The first ?2 (all if negative) created units of run ?1 that nobody
+ * holds.  worker_id IS NULL lets the (run, worker, status) index serve.
+ */
+#define LAUNCHABLE \
+	"FROM units WHERE task_run_id = ?1 AND worker_id IS NULL " \
+	"AND status = 'created' ORDER BY unit_id LIMIT ?2"
+
+/* Step the write ST on run RUN_ID's first N; how many rows it wrote. */
+static int64_t
+launch_step(struct db *db, sqlite3_stmt *st, int64_t run_id, size_t n)
+{
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_int64(st, 2, (int64_t)n);
+	return exec_stmt(st) < 0 ? -1 : sqlite3_changes64(db_handle(db));
+}
+
+int
+model_units_launchable(struct db *db, int64_t run_id, long room,
+    int64_t **ids, size_t *n)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT unit_id " LAUNCHABLE);
+
+	*ids = NULL;
+	*n = 0;
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_int64(st, 2, room);
+	return db_step_ids(st, ids, n);
+}
+
+int64_t
+model_units_launch(struct db *db, int64_t run_id, size_t n)
+{
+	sqlite3_stmt *st = db_stmt(db, "INSERT INTO run_events (task_run_id, "
+	    "unit_id, agent_id, worker_id, event, detail) SELECT task_run_id, "
+	    "unit_id, agent_id, worker_id, '" EV_UNIT_STATUS "', '"
+	    UNIT_LAUNCHED "' " LAUNCHABLE);
+	int64_t events, units;
+
+	if (!st || (events = launch_step(db, st, run_id, n)) < 0)
+		return -1;
+	st = db_stmt(db, "UPDATE units SET status = '" UNIT_LAUNCHED "' "
+	    "WHERE unit_id IN (SELECT unit_id " LAUNCHABLE ")");
+	if (!st || (units = launch_step(db, st, run_id, n)) < 0)
+		return -1;
+	if (units != events)
+		BUG("launched %" PRId64 " units with %" PRId64 " events",
+		    units, events);
+	return units;
 }
 
 int

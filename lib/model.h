@@ -248,6 +248,18 @@ int model_unit_available_only(struct db *db, int64_t run_id,
  */
 int model_unit_set_status(struct db *db, int64_t unit_id, const char *from,
     const char *to, int64_t *seqp);
+/*
+ * The ids, ascending, of the first ROOM (all if negative) of run RUN_ID's
+ * created units that nobody holds: *IDS (caller frees) and *N.  0 or -1.
+ */
+int model_units_launchable(struct db *db, int64_t run_id, long room,
+    int64_t **ids, size_t *n);
+/*
+ * Set the first N (by unit id) of run RUN_ID's created units that nobody
+ * holds to launched, as model_unit_set_status() on each would, with their
+ * events in the same order, in two statements.  Returns how many, or -1.
+ */
+int64_t model_units_launch(struct db *db, int64_t run_id, size_t n);
 
 /*
  * Give unit UNIT_ID back: if it is assigned to AGENT_ID, set it launched

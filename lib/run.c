@@ -645,7 +645,7 @@ run_provider(struct db *db, int64_t run_id, char **errp)
 	return p;
 }
 
-/* Mark units IDS[0..n) launched, with the provider's own record. */
+/* Give the provider units IDS[0..n), just set launched. */
 static int
 launch_ids(struct db *db, const struct provider *p, const int64_t *ids,
     size_t n, const char *url, char **errp)
@@ -654,10 +654,6 @@ launch_ids(struct db *db, const struct provider *p, const int64_t *ids,
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (model_unit_set_status(db, ids[i], UNIT_CREATED,
-		    UNIT_LAUNCHED, NULL) < 0)
-			return fail(db, errp, "cannot launch unit %lld",
-			    (long long)ids[i]);
 		if (provider_unit_launch(p, db, ids[i], url, &err) < 0) {
 			failx(db, errp, "cannot launch unit %lld: %s",
 			    (long long)ids[i], err ? err : "unknown error");
@@ -674,7 +670,6 @@ run_launch_units(struct db *db, int64_t run_id, long max_live,
 {
 	const struct provider *p;
 	int64_t *ids = NULL;
-	sqlite3_stmt *st;
 	long live = 0, room = -1;
 	size_t n = 0;
 
@@ -696,16 +691,12 @@ run_launch_units(struct db *db, int64_t run_id, long max_live,
 			return 0;
 		}
 	}
-	/* worker_id IS NULL lets the (run, worker, status) index serve. */
-	st = db_stmt(db, "SELECT unit_id FROM units WHERE task_run_id = ? "
-	    "AND worker_id IS NULL AND status = 'created' "
-	    "ORDER BY unit_id LIMIT ?");
-	if (!st)
+	if (model_units_launchable(db, run_id, room, &ids, &n) < 0)
 		return fail(db, errp, "cannot find units to launch");
-	sqlite3_bind_int64(st, 1, run_id);
-	sqlite3_bind_int64(st, 2, room);
-	if (db_step_ids(st, &ids, &n) < 0)
-		return fail(db, errp, "cannot find units to launch");
+	if (model_units_launch(db, run_id, n) != (int64_t)n) {
+		free(ids);
+		return fail(db, errp, "cannot launch units");
+	}
 	if (launch_ids(db, p, ids, n, url, errp) < 0) {
 		free(ids);
 		return -1;

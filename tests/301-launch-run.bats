@@ -119,6 +119,10 @@ setup() {
 	[ "$max" -le 5 ]
 	[ "$max" -ge 1 ]
 	[ "$(count_units completed)" -eq 50 ]
+	# each unit was launched once, with one event, lowest ids first
+	local launched="SELECT unit_id FROM run_events WHERE event = 'unit_status' AND detail = 'launched' AND agent_id IS NULL AND worker_id IS NULL"
+	assert_equal "$(lsql "SELECT group_concat(unit_id) FROM ($launched ORDER BY seq)")" \
+		"$(lsql "SELECT group_concat(unit_id) FROM (SELECT unit_id FROM units ORDER BY unit_id)")"
 }
 
 @test "--detach serves in the background; status asks the pool; stop ends it" {
