@@ -774,27 +774,65 @@ model_unit_set_status(struct db *db, int64_t unit_id, const char *from,
 }
 
 /*
- * The first ?2 (all if negative) created units of run ?1 that nobody
- * holds.  worker_id IS NULL lets the (run, worker, status) index serve.
+ * Selections of a run's units for units_move(): the first ?2 (all if
+ * negative) by unit id of run ?1's units that nobody holds.  Launchable:
+ * created (worker_id IS NULL lets the (run, worker, status) index serve);
+ * expirable: created or launched.
  */
 #define LAUNCHABLE \
 	"FROM units WHERE task_run_id = ?1 AND worker_id IS NULL " \
 	"AND status = 'created' ORDER BY unit_id LIMIT ?2"
+#define EXPIRABLE \
+	"FROM units WHERE task_run_id = ?1 AND status IN ('created', " \
+	"'launched') ORDER BY unit_id LIMIT ?2"
+/* The statements of units_move() for the units FROM selects. */
+#define MOVE_EVENTS(event, to, from) \
+	"INSERT INTO run_events (task_run_id, unit_id, agent_id, worker_id, " \
+	"event, detail) SELECT task_run_id, unit_id, agent_id, worker_id, '" \
+	event "', '" to "' " from
+#define MOVE_STATUS(to, from) \
+	"UPDATE units SET status = '" to "' WHERE unit_id IN " \
+	"(SELECT unit_id " from ")"
 
 /* Step the write ST on run RUN_ID's first N; how many rows it wrote. */
 static int64_t
-launch_step(struct db *db, sqlite3_stmt *st, int64_t run_id, size_t n)
+move_step(struct db *db, const char *sql, int64_t run_id, size_t n)
 {
+	sqlite3_stmt *st = db_stmt(db, sql);
+
+	if (!st)
+		return -1;
 	sqlite3_bind_int64(st, 1, run_id);
 	sqlite3_bind_int64(st, 2, (int64_t)n);
 	return exec_stmt(st) < 0 ? -1 : sqlite3_changes64(db_handle(db));
 }
 
-int
-model_units_launchable(struct db *db, int64_t run_id, long room,
+/*
+ * Give the first N units of a selection of run RUN_ID a new status in two
+ * statements, as one status change each would: EVENTS writes their events
+ * (lowest unit id first), then STATUS their status.  How many, or -1.
+ */
+static int64_t
+units_move(struct db *db, const char *events, const char *status,
+    int64_t run_id, size_t n)
+{
+	int64_t evs, units;
+
+	if ((evs = move_step(db, events, run_id, n)) < 0 ||
+	    (units = move_step(db, status, run_id, n)) < 0)
+		return -1;
+	if (units != evs)
+		BUG("moved %" PRId64 " units with %" PRId64 " events", units,
+		    evs);
+	return units;
+}
+
+/* The ids of a selection's first ROOM units: 0 or -1. */
+static int
+units_select(struct db *db, const char *sql, int64_t run_id, long room,
     int64_t **ids, size_t *n)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT unit_id " LAUNCHABLE);
+	sqlite3_stmt *st = db_stmt(db, sql);
 
 	*ids = NULL;
 	*n = 0;
@@ -805,25 +843,36 @@ model_units_launchable(struct db *db, int64_t run_id, long room,
 	return db_step_ids(st, ids, n);
 }
 
+int
+model_units_launchable(struct db *db, int64_t run_id, long room,
+    int64_t **ids, size_t *n)
+{
+	return units_select(db, "SELECT unit_id " LAUNCHABLE, run_id, room,
+	    ids, n);
+}
+
 int64_t
 model_units_launch(struct db *db, int64_t run_id, size_t n)
 {
-	sqlite3_stmt *st = db_stmt(db, "INSERT INTO run_events (task_run_id, "
-	    "unit_id, agent_id, worker_id, event, detail) SELECT task_run_id, "
-	    "unit_id, agent_id, worker_id, '" EV_UNIT_STATUS "', '"
-	    UNIT_LAUNCHED "' " LAUNCHABLE);
-	int64_t events, units;
+	return units_move(db,
+	    MOVE_EVENTS(EV_UNIT_STATUS, UNIT_LAUNCHED, LAUNCHABLE),
+	    MOVE_STATUS(UNIT_LAUNCHED, LAUNCHABLE), run_id, n);
+}
 
-	if (!st || (events = launch_step(db, st, run_id, n)) < 0)
-		return -1;
-	st = db_stmt(db, "UPDATE units SET status = '" UNIT_LAUNCHED "' "
-	    "WHERE unit_id IN (SELECT unit_id " LAUNCHABLE ")");
-	if (!st || (units = launch_step(db, st, run_id, n)) < 0)
-		return -1;
-	if (units != events)
-		BUG("launched %" PRId64 " units with %" PRId64 " events",
-		    units, events);
-	return units;
+int
+model_units_expirable(struct db *db, int64_t run_id, int64_t **ids,
+    size_t *n)
+{
+	return units_select(db, "SELECT unit_id " EXPIRABLE, run_id, -1, ids,
+	    n);
+}
+
+int64_t
+model_units_expire(struct db *db, int64_t run_id, size_t n)
+{
+	return units_move(db,
+	    MOVE_EVENTS(EV_UNIT_EXPIRED, UNIT_EXPIRED, EXPIRABLE),
+	    MOVE_STATUS(UNIT_EXPIRED, EXPIRABLE), run_id, n);
 }
 
 int

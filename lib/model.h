@@ -260,6 +260,14 @@ int model_units_launchable(struct db *db, int64_t run_id, long room,
  * events in the same order, in two statements.  Returns how many, or -1.
  */
 int64_t model_units_launch(struct db *db, int64_t run_id, size_t n);
+/*
+ * The same for expiring: the ids, ascending, of run RUN_ID's created and
+ * launched units, and setting the first N of them expired as
+ * model_unit_expire() on each would.
+ */
+int model_units_expirable(struct db *db, int64_t run_id, int64_t **ids,
+    size_t *n);
+int64_t model_units_expire(struct db *db, int64_t run_id, size_t n);
 
 /*
  * Give unit UNIT_ID back: if it is assigned to AGENT_ID, set it launched

@@ -738,7 +738,7 @@ run_expire(struct db *db, int64_t run_id, const int64_t *units, size_t n,
 	sqlite3_stmt *st;
 	char *err = NULL;
 	size_t i;
-	int r;
+	int r, expired = 0;
 
 	*expiredp = 0;
 	if (db_begin(db) < 0)
@@ -749,6 +749,16 @@ run_expire(struct db *db, int64_t run_id, const int64_t *units, size_t n,
 	if (n) {
 		if (check_units_in_run(db, run_id, units, n, errp) < 0)
 			return -1;
+	} else if (!mflags) {
+		/* Every unit nobody holds, in two statements. */
+		if (model_units_expirable(db, run_id, &all, &n) < 0)
+			return fail(db, errp, "cannot find units to expire");
+		units = all;
+		if (model_units_expire(db, run_id, n) != (int64_t)n) {
+			free(all);
+			return fail(db, errp, "cannot expire units");
+		}
+		expired = 1;
 	} else {
 		st = db_stmt(db, "SELECT unit_id FROM units WHERE "
 		    "task_run_id = ? AND status IN ('created', 'launched', "
@@ -759,7 +769,8 @@ run_expire(struct db *db, int64_t run_id, const int64_t *units, size_t n,
 		units = all;
 	}
 	for (i = 0; i < n; i++) {
-		r = model_unit_expire(db, units[i], mflags, NULL);
+		r = expired ? 1 : model_unit_expire(db, units[i], mflags,
+		    NULL);
 		if (r < 0) {
 			free(all);
 			return fail(db, errp, "cannot expire unit %lld",

@@ -98,6 +98,23 @@ setup() {
 	assert_output "expired 0 units"
 }
 
+@test "expiring a whole run expires each unit nobody holds once, with its event, lowest ids first" {
+	make_task "$T" 5
+	run_id=$(mephisto-launch --create-only "$T/task.yml" 2>/dev/null)
+	local done_unit=$(sql "SELECT unit_id FROM units ORDER BY unit_id LIMIT 1 OFFSET 2")
+	sql "UPDATE units SET status = 'completed' WHERE unit_id = $done_unit"
+	sql "UPDATE units SET status = 'launched' WHERE unit_id = (SELECT max(unit_id) FROM units)"
+	run -0 mephisto-launch expire "$run_id"
+	assert_output "expired 4 units"
+	assert_equal "$(sql "SELECT status FROM units WHERE unit_id = $done_unit")" completed
+	assert_equal "$(count_units expired)" 4
+	assert_equal "$(sql "SELECT group_concat(unit_id) FROM (SELECT unit_id FROM run_events WHERE event = 'unit_expired' AND detail = 'expired' AND agent_id IS NULL ORDER BY seq)")" \
+		"$(sql "SELECT group_concat(unit_id) FROM (SELECT unit_id FROM units WHERE unit_id != $done_unit ORDER BY unit_id)")"
+	assert_equal "$(sql "SELECT count(*) FROM provider_units WHERE is_expired = 1")" 4
+	run -0 mephisto-launch expire "$run_id"
+	assert_output "expired 0 units"
+}
+
 @test "max_num_concurrent_units=5 over 50 units: never more than 5 live" {
 	make_task "$T" 50
 	sed -i 's/  task_tags: test/  task_tags: test\n  max_num_concurrent_units: 5/' "$T/task.yml"
