@@ -774,105 +774,99 @@ model_unit_set_status(struct db *db, int64_t unit_id, const char *from,
 }
 
 /*
- * Selections of a run's units for units_move(): the first ?2 (all if
- * negative) by unit id of run ?1's units that nobody holds.  Launchable:
- * created (worker_id IS NULL lets the (run, worker, status) index serve);
- * expirable: created or launched.
+ * A status change of many units of a run at once: the first ?2 (all if
+ * negative), by unit id, of run ?1's units that FROM selects.
  */
-#define LAUNCHABLE \
-	"FROM units WHERE task_run_id = ?1 AND worker_id IS NULL " \
-	"AND status = 'created' ORDER BY unit_id LIMIT ?2"
-#define EXPIRABLE \
-	"FROM units WHERE task_run_id = ?1 AND status IN ('created', " \
-	"'launched') ORDER BY unit_id LIMIT ?2"
-/* The statements of units_move() for the units FROM selects. */
-#define MOVE_EVENTS(event, to, from) \
+struct units_move {
+	const char *ids;	/* their ids */
+	const char *events;	/* writes their events, lowest id first */
+	const char *status;	/* sets their status */
+};
+#define UNITS_MOVE(from, event, to) { \
+	"SELECT unit_id " from, \
 	"INSERT INTO run_events (task_run_id, unit_id, agent_id, worker_id, " \
 	"event, detail) SELECT task_run_id, unit_id, agent_id, worker_id, '" \
-	event "', '" to "' " from
-#define MOVE_STATUS(to, from) \
+	event "', '" to "' " from, \
 	"UPDATE units SET status = '" to "' WHERE unit_id IN " \
-	"(SELECT unit_id " from ")"
+	"(SELECT unit_id " from ")" }
 
-/* Step the write ST on run RUN_ID's first N; how many rows it wrote. */
-static int64_t
-move_step(struct db *db, const char *sql, int64_t run_id, size_t n)
+/* Created units nobody holds; worker_id IS NULL lets an index serve. */
+static const struct units_move launch_move = UNITS_MOVE(
+	"FROM units WHERE task_run_id = ?1 AND worker_id IS NULL "
+	"AND status = 'created' ORDER BY unit_id LIMIT ?2",
+	EV_UNIT_STATUS, UNIT_LAUNCHED);
+/* Created and launched units. */
+static const struct units_move expire_move = UNITS_MOVE(
+	"FROM units WHERE task_run_id = ?1 AND status IN ('created', "
+	"'launched') ORDER BY unit_id LIMIT ?2",
+	EV_UNIT_EXPIRED, UNIT_EXPIRED);
+
+/* Prepare SQL on run RUN_ID and limit N; NULL on error. */
+static sqlite3_stmt *
+move_stmt(struct db *db, const char *sql, int64_t run_id, int64_t n)
 {
 	sqlite3_stmt *st = db_stmt(db, sql);
 
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, run_id);
-	sqlite3_bind_int64(st, 2, (int64_t)n);
-	return exec_stmt(st) < 0 ? -1 : sqlite3_changes64(db_handle(db));
+	if (st) {
+		sqlite3_bind_int64(st, 1, run_id);
+		sqlite3_bind_int64(st, 2, n);
+	}
+	return st;
+}
+
+/* Step the write SQL on the first N units; how many rows it wrote. */
+static int64_t
+move_write(struct db *db, const char *sql, int64_t run_id, size_t n)
+{
+	sqlite3_stmt *st = move_stmt(db, sql, run_id, (int64_t)n);
+
+	return !st || exec_stmt(st) < 0 ? -1 :
+	    sqlite3_changes64(db_handle(db));
 }
 
 /*
- * Give the first N units of a selection of run RUN_ID a new status in two
- * statements, as one status change each would: EVENTS writes their events
- * (lowest unit id first), then STATUS their status.  How many, or -1.
+ * Move the first ROOM units M selects: their ids (*IDS, caller frees, and
+ * *N), then their events and status in two statements, as one status
+ * change each would.  0, or -1 (*IDS NULL).
  */
-static int64_t
-units_move(struct db *db, const char *events, const char *status,
-    int64_t run_id, size_t n)
-{
-	int64_t evs, units;
-
-	if ((evs = move_step(db, events, run_id, n)) < 0 ||
-	    (units = move_step(db, status, run_id, n)) < 0)
-		return -1;
-	if (units != evs)
-		BUG("moved %" PRId64 " units with %" PRId64 " events", units,
-		    evs);
-	return units;
-}
-
-/* The ids of a selection's first ROOM units: 0 or -1. */
 static int
-units_select(struct db *db, const char *sql, int64_t run_id, long room,
-    int64_t **ids, size_t *n)
+units_move(struct db *db, const struct units_move *m, int64_t run_id,
+    long room, int64_t **ids, size_t *n)
 {
-	sqlite3_stmt *st = db_stmt(db, sql);
+	sqlite3_stmt *st = move_stmt(db, m->ids, run_id, room);
+	int64_t evs, units;
 
 	*ids = NULL;
 	*n = 0;
-	if (!st)
+	if (!st || db_step_ids(st, ids, n) < 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, run_id);
-	sqlite3_bind_int64(st, 2, room);
-	return db_step_ids(st, ids, n);
+	if (!*n)
+		return 0;
+	if ((evs = move_write(db, m->events, run_id, *n)) < 0 ||
+	    (units = move_write(db, m->status, run_id, *n)) < 0) {
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+		return -1;
+	}
+	/* One transaction: the three statements see the same units. */
+	if (evs != (int64_t)*n || units != (int64_t)*n)
+		BUG("moved %" PRId64 " units with %" PRId64 " events of %zu",
+		    units, evs, *n);
+	return 0;
 }
 
 int
-model_units_launchable(struct db *db, int64_t run_id, long room,
-    int64_t **ids, size_t *n)
-{
-	return units_select(db, "SELECT unit_id " LAUNCHABLE, run_id, room,
-	    ids, n);
-}
-
-int64_t
-model_units_launch(struct db *db, int64_t run_id, size_t n)
-{
-	return units_move(db,
-	    MOVE_EVENTS(EV_UNIT_STATUS, UNIT_LAUNCHED, LAUNCHABLE),
-	    MOVE_STATUS(UNIT_LAUNCHED, LAUNCHABLE), run_id, n);
-}
-
-int
-model_units_expirable(struct db *db, int64_t run_id, int64_t **ids,
+model_units_launch(struct db *db, int64_t run_id, long room, int64_t **ids,
     size_t *n)
 {
-	return units_select(db, "SELECT unit_id " EXPIRABLE, run_id, -1, ids,
-	    n);
+	return units_move(db, &launch_move, run_id, room, ids, n);
 }
 
-int64_t
-model_units_expire(struct db *db, int64_t run_id, size_t n)
+int
+model_units_expire(struct db *db, int64_t run_id, int64_t **ids, size_t *n)
 {
-	return units_move(db,
-	    MOVE_EVENTS(EV_UNIT_EXPIRED, UNIT_EXPIRED, EXPIRABLE),
-	    MOVE_STATUS(UNIT_EXPIRED, EXPIRABLE), run_id, n);
+	return units_move(db, &expire_move, run_id, -1, ids, n);
 }
 
 int

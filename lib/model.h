@@ -249,25 +249,17 @@ int model_unit_available_only(struct db *db, int64_t run_id,
 int model_unit_set_status(struct db *db, int64_t unit_id, const char *from,
     const char *to, int64_t *seqp);
 /*
- * The ids, ascending, of the first ROOM (all if negative) of run RUN_ID's
- * created units that nobody holds: *IDS (caller frees) and *N.  0 or -1.
+ * Launch the first ROOM (all if negative), by unit id, of run RUN_ID's
+ * created units that nobody holds, as model_unit_set_status() on each
+ * would, with their events in the same order, in three statements
+ * whatever their number.  *IDS (caller frees) and *N are the units
+ * launched, ascending.  Returns 0, or -1.
  */
-int model_units_launchable(struct db *db, int64_t run_id, long room,
+int model_units_launch(struct db *db, int64_t run_id, long room,
     int64_t **ids, size_t *n);
-/*
- * Set the first N (by unit id) of run RUN_ID's created units that nobody
- * holds to launched, as model_unit_set_status() on each would, with their
- * events in the same order, in two statements.  Returns how many, or -1.
- */
-int64_t model_units_launch(struct db *db, int64_t run_id, size_t n);
-/*
- * The same for expiring: the ids, ascending, of run RUN_ID's created and
- * launched units, and setting the first N of them expired as
- * model_unit_expire() on each would.
- */
-int model_units_expirable(struct db *db, int64_t run_id, int64_t **ids,
+/* The same for expiring all of run RUN_ID's created and launched units. */
+int model_units_expire(struct db *db, int64_t run_id, int64_t **ids,
     size_t *n);
-int64_t model_units_expire(struct db *db, int64_t run_id, size_t n);
 
 /*
  * Give unit UNIT_ID back: if it is assigned to AGENT_ID, set it launched

@@ -691,12 +691,8 @@ run_launch_units(struct db *db, int64_t run_id, long max_live,
 			return 0;
 		}
 	}
-	if (model_units_launchable(db, run_id, room, &ids, &n) < 0)
-		return fail(db, errp, "cannot find units to launch");
-	if (model_units_launch(db, run_id, n) != (int64_t)n) {
-		free(ids);
+	if (model_units_launch(db, run_id, room, &ids, &n) < 0)
 		return fail(db, errp, "cannot launch units");
-	}
 	if (launch_ids(db, p, ids, n, url, errp) < 0) {
 		free(ids);
 		return -1;
@@ -750,14 +746,10 @@ run_expire(struct db *db, int64_t run_id, const int64_t *units, size_t n,
 		if (check_units_in_run(db, run_id, units, n, errp) < 0)
 			return -1;
 	} else if (!mflags) {
-		/* Every unit nobody holds, in two statements. */
-		if (model_units_expirable(db, run_id, &all, &n) < 0)
-			return fail(db, errp, "cannot find units to expire");
-		units = all;
-		if (model_units_expire(db, run_id, n) != (int64_t)n) {
-			free(all);
+		/* Every unit nobody holds, at once. */
+		if (model_units_expire(db, run_id, &all, &n) < 0)
 			return fail(db, errp, "cannot expire units");
-		}
+		units = all;
 		expired = 1;
 	} else {
 		st = db_stmt(db, "SELECT unit_id FROM units WHERE "
