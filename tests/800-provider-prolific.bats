@@ -102,6 +102,15 @@ CALLS
 	[[ "$stderr" == *"prolific POST studies/: HTTP 400: injected fault"* ]]
 }
 
+@test "prolific: a batch of launched units raises the study's places with one call" {
+	launch_prolific 5
+	wait_for 20 launched_is 5
+	wait_for 20 study_is ACTIVE
+	assert_equal "$(fake state | jq '[.studies[]][0].total_available_places')" 5
+	# one PATCH set the completion codes at creation, one the places
+	assert_equal "$(calls | grep -c '^PATCH studies/ID/$')" 2
+}
+
 @test "prolific: an arrival for another study is refused and writes nothing" {
 	launch_prolific 1
 	wait_for 20 study_is ACTIVE

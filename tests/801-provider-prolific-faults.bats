@@ -55,6 +55,25 @@ payments() {
 	[ "$(lsql "SELECT status FROM units WHERE unit_id = $U")" = completed ]
 }
 
+@test "prolific faults: a launch the vendor refuses is undone whole, then done on a later tick" {
+	make_prolific_task "$T" 3
+	sed -i 's/  task_tags: test/  task_tags: test\n  max_num_concurrent_units: 1/' "$T/task.yml"
+	mephisto-launch "$T/task.yml" --quiet > "$BATS_TEST_TMPDIR/launch.log" 2>&1 &
+	LAUNCH_PID=$!
+	track_pid $LAUNCH_PID
+	wait_for 20 run_url
+	wait_for 20 launched_is 1
+	# the next unit raises the places: refused once
+	fake fault '{"method": "PATCH", "path": "studies/", "status": 422, "count": 1}'
+	work_unit P1
+	wait_for 20 launched_is 2
+	grep -q "cannot launch unit .*prolific PATCH studies/.*HTTP 422: injected fault" "$BATS_TEST_TMPDIR/launch.log"
+	[ "$(calls | grep -c '^PATCH studies/ID/$')" = 3 ]
+	assert_equal "$(fake state | jq '[.studies[]][0].total_available_places')" 2
+	assert_equal "$(count_units launched)" 1
+	assert_equal "$(count_units created)" 1
+}
+
 @test "prolific faults: connection dropped after the bonus was paid: paid once" {
 	finished_run
 	fake fault '{"method": "POST", "path": "bulk-bonus-payments/", "mode": "drop_after", "count": 1}'

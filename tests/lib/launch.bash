@@ -44,6 +44,11 @@ count_units() {
 	lsql "SELECT COUNT(*) FROM units WHERE status = '$1'"
 }
 
+# launched_is N: N units were launched, each once (one event each).
+launched_is() {
+	[ "$(lsql "SELECT count(*) || '/' || count(DISTINCT unit_id) FROM run_events WHERE event = 'unit_status' AND detail = 'launched'")" = "$1/$1" ]
+}
+
 # The task URL of the only run, once its supervisor is serving it.
 run_url() {
 	local u
