@@ -20,6 +20,7 @@ setup() {
 <script>document.getElementById("greet").setAttribute("data-ran", "inline");</script>
 <script src="extra.js"></script>
 <script>document.getElementById("greet").setAttribute("data-order", window.extraLoaded ? "ok" : "bad");</script>
+<script>document.getElementById("greet").setAttribute("data-button", document.getElementById("html-task-submit-button").disabled ? "waits" : "early");</script>
 HTML
 	printf '<p id="preview-text">A preview of ${name}</p>\n' > "$T/preview.src.html"
 	cat > "$T/onboarding.src.html" <<'HTML'
@@ -71,6 +72,7 @@ browser_step() {
 	assert_line "agent: 1001/<b>ann</b>"
 	assert_line "inline script: inline"
 	assert_line "script order: ok"
+	assert_line "submit while scripts run: waits"
 	assert_line "done: Submitted. Thank you for your work!"
 	assert_line --partial 'provider: dialog: The task has been submitted! Data: {"answer":"forty two"'
 	local p=$(pool_packet register_agent)

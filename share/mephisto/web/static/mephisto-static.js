@@ -19,7 +19,8 @@
  * The page's ${key} placeholders are filled from init_task_data, plus
  * ${mephisto_agent_id} and ${provider_worker_id}; values are HTML-escaped.
  * Its scripts run in order (inline ones in the global scope).  It is
- * wrapped in a form with a submit button (id html-task-submit-button).
+ * wrapped in a form with a submit button (id html-task-submit-button),
+ * enabled once those scripts have run.
  * Requests answered 503 with {"retryable": true} are tried again.
  */
 (function () {
@@ -224,11 +225,14 @@
     content.id = "mephisto-task-content";
     content.innerHTML = html;
     form.appendChild(content);
+    var button = null;
     if (onsubmit) {
-      var button = document.createElement("button");
+      button = document.createElement("button");
       button.type = "submit";
       button.id = "html-task-submit-button";
       button.textContent = "Submit";
+      /* Not before the task's own scripts have run. */
+      button.disabled = true;
       form.appendChild(button);
       var emitter = window._MEPHISTO_CONFIG_ &&
         window._MEPHISTO_CONFIG_.EVENT_EMITTER;
@@ -250,6 +254,7 @@
     }
     taskEl.appendChild(form);
     await runScripts(content);
+    if (button) button.disabled = false;
   }
 
   function templateVars(details, providerWorkerId) {
