@@ -317,9 +317,15 @@ char *
 provider_registered_agent(struct db *db, int64_t run, const char *prefix,
     int64_t *agent)
 {
+	/*
+	 * Byte for byte (no LIKE: it ignores case and reads '_' and '%'):
+	 * the ids from PREFIX "-" up to PREFIX "." are those that start with
+	 * PREFIX "-", a range of the table's key.
+	 */
 	sqlite3_stmt *st = db_stmt(db, "SELECT a.agent_id, a.status FROM "
 	    "agent_registrations r JOIN agents a ON a.agent_id = r.agent_id "
-	    "WHERE r.task_run_id = ?1 AND r.registration_id LIKE ?2 || '-%'");
+	    "WHERE r.task_run_id = ?1 AND r.registration_id >= ?2 || '-' "
+	    "AND r.registration_id < ?2 || '.'");
 	char *s = NULL;
 
 	*agent = 0;

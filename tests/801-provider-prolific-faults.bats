@@ -145,6 +145,22 @@ payments() {
 	[ "$(fake state | jq -r '[.submissions[]][0].status')" = APPROVED ]
 }
 
+@test "prolific reconcile: a submission is matched to its registration byte for byte" {
+	finished_run
+	lsql "UPDATE agents SET status = 'approved' WHERE agent_id = $AGENT"
+	local sub=$(fake state | jq -r '[.submissions[]][0].id')
+	[[ "$sub" == *[a-f]* ]]	# hex: has a letter to change the case of
+	run mephisto-launch reconcile "$RUN"
+	assert_output --partial "submission $sub is AWAITING REVIEW on Prolific but agent $AGENT is approved here"
+	# the same id in capitals is another submission, and so is a pattern
+	lsql "UPDATE agent_registrations SET registration_id =
+		upper('$sub') || substr(registration_id, length('$sub') + 1)
+		WHERE agent_id = $AGENT"
+	run mephisto-launch reconcile "$RUN"
+	assert_output --partial "submission $sub by P1 is AWAITING REVIEW on Prolific and has no agent here"
+	refute_output --partial "agent $AGENT is approved here"
+}
+
 @test "prolific: no credential in any log line, error message or process list" {
 	fake fault '{"method": "PATCH", "path": "studies/", "status": 500, "count": 1}'
 	launch_prolific 1
