@@ -395,44 +395,18 @@ vendor_rec_release(struct vendor_rec *r)
 	memset(r, 0, sizeof(*r));
 }
 
-int
-vendor_rec_get(struct db *db, const char *type, const char *kind,
-    const char *ref, struct vendor_rec *r, char **errp)
-{
-	sqlite3 *h = journal_open(db, errp);
-	sqlite3_stmt *st = NULL;
-	int rc, ret = -1;
+/*
+ * The record SQL (REC_SELECT and a condition on KEY) finds, with its
+ * ref into *REFP when REFP is given.
+ */
+#define REC_SELECT "SELECT ref, remote_id, state, detail, task_run_id, " \
+	"unit_id, worker_id, amount FROM vendor_records " \
+	"WHERE provider_type = ? AND kind = ? AND "
 
-	memset(r, 0, sizeof(*r));
-	if (!h)
-		return -1;
-	if (sqlite3_prepare_v2(h, "SELECT remote_id, state, detail, "
-	    "task_run_id, unit_id, worker_id, amount FROM vendor_records "
-	    "WHERE provider_type = ? AND kind = ? AND ref = ?", -1, &st,
-	    NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, ref, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		rec_from_row(st, 0, r);
-		ret = 1;
-	} else if (rc == SQLITE_DONE) {
-		ret = 0;
-	}
-out:
-	if (ret < 0)
-		error_setf(errp, EIO, "cannot read the provider journal: %s",
-		    sqlite3_errmsg(h));
-	sqlite3_finalize(st);
-	sqlite3_close(h);
-	return ret;
-}
-
-int
-vendor_rec_find(struct db *db, const char *type, const char *kind,
-    const char *remote_id, char **refp, struct vendor_rec *r, char **errp)
+static int
+rec_lookup(struct db *db, const char *sql, const char *type,
+    const char *kind, const char *key, char **refp, struct vendor_rec *r,
+    char **errp)
 {
 	sqlite3 *h = journal_open(db, errp);
 	sqlite3_stmt *st = NULL;
@@ -443,14 +417,11 @@ vendor_rec_find(struct db *db, const char *type, const char *kind,
 		*refp = NULL;
 	if (!h)
 		return -1;
-	if (sqlite3_prepare_v2(h, "SELECT ref, remote_id, state, detail, "
-	    "task_run_id, unit_id, worker_id, amount FROM vendor_records "
-	    "WHERE provider_type = ? AND kind = ? AND remote_id = ? "
-	    "ORDER BY seq LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, remote_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		if (refp)
@@ -467,6 +438,22 @@ out:
 	sqlite3_finalize(st);
 	sqlite3_close(h);
 	return ret;
+}
+
+int
+vendor_rec_get(struct db *db, const char *type, const char *kind,
+    const char *ref, struct vendor_rec *r, char **errp)
+{
+	return rec_lookup(db, REC_SELECT "ref = ?", type, kind, ref, NULL, r,
+	    errp);
+}
+
+int
+vendor_rec_find(struct db *db, const char *type, const char *kind,
+    const char *remote_id, char **refp, struct vendor_rec *r, char **errp)
+{
+	return rec_lookup(db, REC_SELECT "remote_id = ? ORDER BY seq LIMIT 1",
+	    type, kind, remote_id, refp, r, errp);
 }
 
 static void
