@@ -20,7 +20,12 @@ setup() {
 <script>document.getElementById("greet").setAttribute("data-ran", "inline");</script>
 <script src="extra.js"></script>
 <script>document.getElementById("greet").setAttribute("data-order", window.extraLoaded ? "ok" : "bad");</script>
-<script>document.getElementById("greet").setAttribute("data-button", document.getElementById("html-task-submit-button").disabled ? "waits" : "early");</script>
+<script>document.getElementById("greet").setAttribute("data-button", document.getElementById("mephisto-form").hasAttribute("data-ready") ? "early" : "waits");</script>
+<script>
+var submit = document.getElementById("html-task-submit-button");
+submit.disabled = true;
+document.getElementById("answer").addEventListener("input", function () { submit.disabled = false; });
+</script>
 HTML
 	printf '<p id="preview-text">A preview of ${name}</p>\n' > "$T/preview.src.html"
 	cat > "$T/onboarding.src.html" <<'HTML'
@@ -73,6 +78,7 @@ browser_step() {
 	assert_line "inline script: inline"
 	assert_line "script order: ok"
 	assert_line "submit while scripts run: waits"
+	assert_line "submit before an answer: disabled"
 	assert_line "done: Submitted. Thank you for your work!"
 	assert_line --partial 'provider: dialog: The task has been submitted! Data: {"answer":"forty two"'
 	local p=$(pool_packet register_agent)
@@ -87,6 +93,20 @@ browser_step() {
 	assert_equal "$(cat "$RUN_DIR/files/1001/notes.txt")" "some notes"
 	# the client asked for the right version: nothing was logged
 	run ! pool_got log_error
+}
+
+@test "browser: a worker who submits before the task's scripts have run is asked to wait" {
+	build_static_site
+	start_io_with_pool
+	browser early-submit "$URL"
+	assert_line "early: The task is still loading. Please submit again in a moment."
+	assert_line "sent early: 0"
+	assert_line "status once ready: []"
+	assert_line "script order: ok"
+	assert_line "done"
+	# one submission: the one made once the page was ready
+	assert_equal "$(grep -c '"packet_type":"submit_unit"' "$POOL_LOG")" 1
+	assert_equal "$(pool_packet submit_unit | jq -r .data.answer)" "in time"
 }
 
 @test "browser: preview mode shows preview.html without a form" {

@@ -6,13 +6,16 @@ module.exports = async function (page, ctx) {
   await page.goto(ctx.baseUrl + "/?" + q);
   const greet = page.locator("#greet");
   await greet.waitFor();
-  // the page is ready once its scripts have run: the button is enabled
-  await page.locator("#html-task-submit-button:enabled").waitFor();
+  // the page is ready once its scripts have run
+  await page.locator("#mephisto-form[data-ready]").waitFor();
   ctx.log("greet: " + (await greet.innerText()));
   ctx.log("agent: " + (await page.locator("#agent").innerText()));
   ctx.log("inline script: " + (await greet.getAttribute("data-ran")));
   ctx.log("script order: " + (await greet.getAttribute("data-order")));
   ctx.log("submit while scripts run: " + (await greet.getAttribute("data-button")));
+  const submit = page.locator("#html-task-submit-button");
+  ctx.log("submit before an answer: " +
+    ((await submit.isDisabled()) ? "disabled" : "enabled"));
   await page.fill("#answer", "forty two");
   await page.check("#good");
   if (upload) await page.setInputFiles("#file1", upload);

@@ -19,8 +19,10 @@
  * The page's ${key} placeholders are filled from init_task_data, plus
  * ${mephisto_agent_id} and ${provider_worker_id}; values are HTML-escaped.
  * Its scripts run in order (inline ones in the global scope).  It is
- * wrapped in a form with a submit button (id html-task-submit-button),
- * enabled once those scripts have run.
+ * wrapped in a form (id mephisto-form) with a submit button (id
+ * html-task-submit-button), which is the task's to disable or hide.  The
+ * form is submitted only once those scripts have run; then it has the
+ * attribute data-ready.
  * Requests answered 503 with {"retryable": true} are tried again.
  */
 (function () {
@@ -225,14 +227,12 @@
     content.id = "mephisto-task-content";
     content.innerHTML = html;
     form.appendChild(content);
-    var button = null;
+    var button = null, ready = false, early = false;
     if (onsubmit) {
       button = document.createElement("button");
       button.type = "submit";
       button.id = "html-task-submit-button";
       button.textContent = "Submit";
-      /* Not before the task's own scripts have run. */
-      button.disabled = true;
       form.appendChild(button);
       var emitter = window._MEPHISTO_CONFIG_ &&
         window._MEPHISTO_CONFIG_.EVENT_EMITTER;
@@ -243,6 +243,13 @@
       }
       form.addEventListener("submit", function (ev) {
         ev.preventDefault();
+        /* Not before the task's own scripts have run. */
+        if (!ready) {
+          early = true;
+          setStatus("The task is still loading. Please submit again " +
+            "in a moment.");
+          return;
+        }
         if (button.disabled) return;
         button.disabled = true;
         onsubmit(form).catch(function (e) {
@@ -254,7 +261,9 @@
     }
     taskEl.appendChild(form);
     await runScripts(content);
-    if (button) button.disabled = false;
+    ready = true;
+    form.setAttribute("data-ready", "");
+    if (early) setStatus("");
   }
 
   function templateVars(details, providerWorkerId) {
