@@ -396,8 +396,8 @@ vendor_rec_release(struct vendor_rec *r)
 }
 
 /*
- * The record SQL (REC_SELECT and a condition on KEY) finds, with its
- * ref into *REFP when REFP is given.
+ * The record SQL (REC_SELECT and a condition on KEY) finds: 1 with it in
+ * *R and its ref in *REFP (when REFP is given), 0 for none, -1 on error.
  */
 #define REC_SELECT "SELECT ref, remote_id, state, detail, task_run_id, " \
 	"unit_id, worker_id, amount FROM vendor_records " \

@@ -227,9 +227,9 @@
     content.id = "mephisto-task-content";
     content.innerHTML = html;
     form.appendChild(content);
-    var button = null, ready = false, early = false;
+    var ready = false, early = false;
     if (onsubmit) {
-      button = document.createElement("button");
+      var button = document.createElement("button");
       button.type = "submit";
       button.id = "html-task-submit-button";
       button.textContent = "Submit";
