@@ -419,8 +419,8 @@ cmd_batch(int argc, char **argv)
 
 	if (argc != 4)
 		die("usage: test-db batch PATH ROWS BYTES");
-	rows = atol(argv[2]);
-	bytes = atol(argv[3]);
+	rows = num_arg(argv[2]);
+	bytes = num_arg(argv[3]);
 	db = open_or_die(argv[1]);
 	db_batch_start(db);
 	for (r = 1; r <= 3; r++) {
