@@ -235,6 +235,8 @@ load_blueprint(struct model_run *run, const cJSON *bp, char **err)
 	    &run->runner_timeout, err) < 0 ||
 	    msg_opt_double(bp, "quorum_timeout_seconds", 300,
 	    &run->quorum_timeout, err) < 0 ||
+	    msg_opt_bool(bp, "shared_runner", 0, &run->shared_runner,
+	    err) < 0 ||
 	    msg_opt_bool(bp, "use_screening_task", 0, &run->use_screening,
 	    err) < 0 ||
 	    msg_opt_bool(bp, "use_golds", 0, &run->use_golds, err) < 0 ||

@@ -105,6 +105,7 @@ struct model_run {
 	char *runner;				/* live_task: shell command */
 	char *runner_dir;			/* where it runs, or NULL */
 	double runner_timeout;			/* seconds, default 30 */
+	int shared_runner;			/* one runner for the run */
 	double quorum_timeout;			/* seconds, default 300 */
 	/* Screening and gold units (facts section 4.4). */
 	int use_screening;

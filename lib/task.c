@@ -120,6 +120,8 @@ static const struct key keys[] = {
 	  F(runner_timeout_seconds), "30", KF_POSITIVE, RB },
 	{ "blueprint", "quorum_timeout_seconds", K_FLOAT,
 	  F(quorum_timeout_seconds), "300", KF_POSITIVE, RB },
+	{ "blueprint", "shared_runner", K_BOOL, F(shared_runner), "false", 0,
+	  RB },
 	{ "blueprint", "use_screening_task", K_BOOL, F(use_screening_task),
 	  "false", 0, RB },
 	{ "blueprint", "passed_qualification_name", K_STR,
@@ -1015,6 +1017,9 @@ check_live_and_screening(struct load *ld)
 	if (!live && cfg->runner)
 		report(ld, origin_of(ld, "blueprint", "runner"),
 		    "blueprint.runner is only for live_task");
+	if (!live && cfg->shared_runner)
+		report(ld, origin_of(ld, "blueprint", "shared_runner"),
+		    "blueprint.shared_runner is only for live_task");
 	if (cfg->use_screening_task) {
 		if (!cfg->passed_qualification_name)
 			report(ld, origin_of(ld, "blueprint",

@@ -31,7 +31,8 @@ struct cJSON;
  *               live_task only: runner (required: a shell command run
  *               once per assignment, see cmd/mephisto-pool/runner.c),
  *               runner_dir (where it runs; default the YAML's folder),
- *               runner_timeout_seconds 30, quorum_timeout_seconds 300;
+ *               runner_timeout_seconds 30, quorum_timeout_seconds 300,
+ *               shared_runner false (one runner for the whole run);
  *               screening (facts 4.4): use_screening_task false,
  *               passed_qualification_name, max_screening_units 0
  *               (unlimited), screening_data (the screening unit's data),
@@ -118,6 +119,7 @@ struct task_config {
 	char *runner_dir;		/* where it runs (the YAML's folder) */
 	double runner_timeout_seconds;	/* a silent runner is stopped */
 	double quorum_timeout_seconds;	/* a lone waiter is released */
+	int shared_runner;		/* one runner for the run */
 	int use_screening_task;
 	char *passed_qualification_name;
 	long max_screening_units;	/* 0: unlimited */

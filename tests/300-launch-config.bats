@@ -152,6 +152,16 @@ YAML
 	assert_line --partial "blueprint.onboarding_data must be a mapping, not a number"
 }
 
+@test "a runner and a shared runner are for live tasks only, and shared_runner is a boolean" {
+	run mephisto-launch --check "$T/task.yml" blueprint.runner=cat blueprint.shared_runner=true
+	[ "$status" -eq 1 ]
+	assert_line "command line: 'blueprint.runner=cat': blueprint.runner is only for live_task"
+	assert_line "command line: 'blueprint.shared_runner=true': blueprint.shared_runner is only for live_task"
+	run mephisto-launch --check "$T/task.yml" blueprint.shared_runner=often
+	[ "$status" -eq 1 ]
+	assert_line --partial "blueprint.shared_runner must be"
+}
+
 @test "--list shows the registered types" {
 	run -0 mephisto-launch --list
 	assert_line "blueprints:"

@@ -212,3 +212,101 @@ PY
 	pool_log_has "live update 'u1' from agent $a relayed already: dropped"
 	pool_stop
 }
+
+# shared_runner_py: a runner for a shared_runner run that writes every
+# event it reads to events.jsonl, echoes live updates to their agent, and
+# on a live update {"fail": ID} fails that assignment (without an id when
+# ID is empty).
+shared_runner_py() {
+	cat > "$BATS_TEST_TMPDIR/r.py" <<'PY'
+import json, os, sys
+out = open(os.environ["EVENTS"], "a")
+for line in sys.stdin:
+    out.write(line)
+    out.flush()
+    e = json.loads(line)
+    if e["event"] == "ping":
+        print(json.dumps({"command": "pong"}), flush=True)
+    if e["event"] == "live_update":
+        if "fail" in e["data"]:
+            c = {"command": "fail", "reason": "asked to"}
+            if e["data"]["fail"]:
+                c["assignment_id"] = e["data"]["fail"]
+            print(json.dumps(c), flush=True)
+        else:
+            print(json.dumps({"command": "send", "agent_id": e["agent_id"], "data": {"echo": e["data"]["text"]}}), flush=True)
+PY
+	sql "UPDATE task_runs SET init_params = json_set(init_params, '$.blueprint.runner', 'EVENTS=$BATS_TEST_TMPDIR/events.jsonl exec python3 $BATS_TEST_TMPDIR/r.py')"
+}
+
+events() {
+	jq -c "$1" "$BATS_TEST_TMPDIR/events.jsonl"
+}
+
+live_update() {
+	printf '{"packet_type":"mephisto_bound_live_update","subject_id":"%s","data":%s}\n' "$1" "$2"
+}
+
+@test "live: a shared runner serves every assignment of the run in one process, and each event names its assignment" {
+	live_run 3 1 '"shared_runner": true'
+	shared_runner_py
+	pool_start
+	{ reg_packet ann; reg_packet bob; reg_packet cat; } | pool_send > "$BATS_TEST_TMPDIR/regs.out"
+	a=$(agent_of ann) b=$(agent_of bob) c=$(agent_of cat)
+	asg() { sql "SELECT assignment_id FROM agents WHERE agent_id = $1"; }
+	wait_for 10 pool_log_has "assignment $(asg "$c") starts on the run's runner"
+	[ "$(grep -c "runner \[.*\] started for the run" "$BATS_TEST_TMPDIR/pool.log")" -eq 1 ]
+	wait_for 10 test -s "$BATS_TEST_TMPDIR/events.jsonl"
+	wait_for 10 eval '[ "$(events "select(.event == \"agent_joined\")" | wc -l)" -eq 3 ]'
+	# Every start and join names its assignment; the process is one.
+	[ "$(events "select(.event == \"start\") | .assignment_id" | sort -u | wc -l)" -eq 3 ]
+	for x in "$a" "$b" "$c"; do
+		[ "$(events "select(.event == \"agent_joined\" and .agent_id == \"$x\") | .assignment_id")" = "\"$(asg "$x")\"" ]
+	done
+
+	# An update reaches the runner with its assignment; the answer goes to
+	# the agent it names, and only there.
+	run -0 pool_send -a -t 3000 <<<"$(live_update "$b" '{"update_id":"u1","text":"hi from bob"}')"
+	jq -e "select(.packet_type == \"client_bound_live_update\" and .subject_id == \"$b\" and .data.echo == \"hi from bob\")" <<<"$output"
+	! jq -e "select(.packet_type == \"client_bound_live_update\" and .subject_id != \"$b\")" <<<"$output"
+	[ "$(events "select(.event == \"live_update\") | .assignment_id")" = "\"$(asg "$b")\"" ]
+
+	# ann submits: her assignment ends, the runner goes on for the others.
+	run -0 pool_send <<<"$(submit_packet "$a")"
+	wait_for 10 eval '[ "$(events "select(.event == \"end\") | .assignment_id")" = "\"$(asg "$a")\"" ]'
+	[ "$(events "select(.event == \"agent_submitted\") | .assignment_id")" = "\"$(asg "$a")\"" ]
+	run -0 pool_send -a -t 3000 <<<"$(live_update "$c" '{"update_id":"u2","text":"still here"}')"
+	jq -e "select(.packet_type == \"client_bound_live_update\" and .subject_id == \"$c\" and .data.echo == \"still here\")" <<<"$output"
+
+	# A shared runner's fail must name the assignment; then only it fails.
+	run -0 pool_send <<<"$(live_update "$b" '{"update_id":"u3","fail":""}')"
+	wait_for 10 pool_log_has "bad 'fail' command: .*assignment_id"
+	status_is "$b" "in task"
+	run -0 pool_send <<<"$(live_update "$b" "{\"update_id\":\"u4\",\"fail\":\"$(asg "$b")\"}")"
+	wait_for 10 unit_status_is "$b" expired
+	status_is "$c" "in task"
+	wait_for 10 eval '[ "$(events "select(.event == \"end\")" | wc -l)" -eq 2 ]'
+	[ "$(grep -c "runner \[.*\] started for the run" "$BATS_TEST_TMPDIR/pool.log")" -eq 1 ]
+	pool_stop
+}
+
+@test "live: a shared runner that crashes releases every assignment in progress; the next one starts a new runner" {
+	live_run 2 1 '"shared_runner": true'
+	# It dies once it has read both assignments' start and join.
+	sql "UPDATE task_runs SET init_params = json_set(init_params, '$.blueprint.runner', 'read x; read x; read x; read x; exit 3')"
+	pool_start
+	{ reg_packet ann; reg_packet bob; } | pool_send > "$BATS_TEST_TMPDIR/regs.out"
+	a=$(agent_of ann) b=$(agent_of bob)
+	wait_for 10 status_is "$a" disconnect
+	wait_for 10 status_is "$b" disconnect
+	pool_log_has "the run's runner \[.*\] failed: it exited with status 3 while its agents worked; the units of its 2 assignments in progress are released"
+	unit_status_is "$a" launched
+	unit_status_is "$b" launched
+	[ "$(sql "SELECT count(*) FROM run_events WHERE event = 'runner_failed'")" -eq 2 ]
+	# The next worker's assignment starts on a new runner.
+	run -0 pool_send <<<"$(reg_packet cat)"
+	c=$(jq -r .data.agent_id <<<"$output")
+	status_is "$c" "in task"
+	wait_for 10 eval '[ "$(grep -c "runner \[.*\] started for the run" "$BATS_TEST_TMPDIR/pool.log")" -eq 2 ]'
+	pool_stop
+}

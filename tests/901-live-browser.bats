@@ -68,7 +68,7 @@ agent_status() {
 	wait "$launch_pid"
 	[ "$(count_units completed)" -eq 2 ]
 	run_id=$(only_run)
-	grep -q "assignment .* is over: closing its runner's input" "$MEPHISTO_DATA/runs/$run_id/pool.log"
+	grep -q "assignment .* is over: its runner is told" "$MEPHISTO_DATA/runs/$run_id/pool.log"
 }
 
 @test "chat: closing one browser marks the partner 'partner disconnect'" {

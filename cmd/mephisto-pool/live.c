@@ -140,8 +140,8 @@ pool_live_check_over(struct pool *pool, int64_t assignment_id)
 	}
 	free(ids);
 	if (!nr) {
-		log_info("assignment %" PRId64 " is over: closing its "
-		    "runner's input", assignment_id);
+		log_info("assignment %" PRId64 " is over: its runner is "
+		    "told", assignment_id);
 		pool_runner_finish(r);
 	}
 }

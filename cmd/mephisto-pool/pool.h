@@ -33,6 +33,7 @@ struct ipc_conn;
 struct loop;
 struct pool;
 struct pool_runner;
+struct runner_proc;
 
 /* One connection from mephisto-io, mephisto-launch or another client. */
 struct pool_conn {
@@ -133,7 +134,9 @@ struct pool {
 	struct pool_check *checks;
 	struct pool_runner *runners;	/* live_task: one per assignment */
 	struct imap runner_by_assignment, runner_by_agent;
-	struct pool_runner *dirty;	/* runners with events to write */
+	struct runner_proc *procs;	/* their processes */
+	struct runner_proc *shared;	/* shared_runner: the run's one */
+	struct runner_proc *dirty;	/* processes with events to write */
 	int stopping;
 	uint64_t details[POOL_NR_RESPONSES];	/* agent_details sent */
 	int64_t round_seq;		/* last_seq when the round began */
@@ -253,7 +256,7 @@ void pool_checks_kill(struct pool *pool);
  * reconnects sends again): drop it.
  */
 int pool_live_update_in(struct pool *pool, const struct msg_packet *p);
-/* No agent of ASSIGNMENT_ID works any more: close its runner's input. */
+/* No agent of ASSIGNMENT_ID works any more: tell its runner. */
 void pool_live_check_over(struct pool *pool, int64_t assignment_id);
 /* Agent AGENT_ID dropped (disconnect, returned, timeout). */
 void pool_live_drop(struct pool *pool, int64_t agent_id, const char *status);
@@ -293,7 +296,11 @@ void pool_runners_kill(struct pool *pool);
 struct pool_runner *pool_runner_of_assignment(struct pool *pool,
     int64_t assignment_id);
 struct pool_runner *pool_runner_of_agent(struct pool *pool, int64_t agent_id);
-/* Close R's input (after what is queued); it has runner_timeout to exit. */
+/*
+ * R's assignment is over: close its runner's input (after what is
+ * queued; it has runner_timeout to exit), or tell a shared runner and
+ * forget R.
+ */
 void pool_runner_finish(struct pool_runner *r);
 /*
  * Whether agent AGENT_ID of R sent UPDATE_ID already, among its latest

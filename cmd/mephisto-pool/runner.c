@@ -21,10 +21,11 @@
 /*
  * The runners of live tasks (blueprint live_task): one process per
  * assignment ("sh -c RUNNER" in the task's folder, its own process group,
- * stderr into the pool's log).  It reads events on stdin and writes
- * commands on stdout, one JSON object per line.  live.c decides when a
- * runner starts and what its agents do; this file runs the process and
- * speaks its protocol.
+ * stderr into the pool's log), or with blueprint.shared_runner one process
+ * for every assignment of the run.  It reads events on stdin and writes
+ * commands on stdout, one JSON object per line.  live.c decides when an
+ * assignment starts and what its agents do; this file runs the processes
+ * and speaks their protocol.
  *
  * Events (pool -> runner):
  *   {"event": "start", "assignment_id", "task_run_id", "units": N,
@@ -36,8 +37,12 @@
  *    | "agent_reconnected", "agent_id"}
  *   {"event": "agent_submitted", "agent_id", "data": {...}}
  *   {"event": "ping"}                 answer with {"command": "pong"}
- * stdin is closed when no agent of the assignment works any more; the
- * runner should then exit.
+ * One runner per assignment: stdin is closed when no agent of the
+ * assignment works any more; the runner should then exit.
+ * A shared runner: every event but ping also names its "assignment_id",
+ * and {"event": "end", "assignment_id"} says that no agent of that
+ * assignment works any more; nothing more comes for it.  stdin stays open
+ * while the pool runs.
  *
  * Commands (runner -> pool):
  *   {"command": "send", "agent_id", "data": {...}}   a live update to
@@ -47,15 +52,18 @@
  *                                     it did not submit itself)
  *   {"command": "fail", "reason"}     fail the assignment: its units are
  *                                     expired, its agents disconnected
+ *                                     (a shared runner names its
+ *                                     "assignment_id")
  *   {"command": "log", "level"?: "info"|"warn"|"error", "text"}
  *   {"command": "pong"}
  *
  * Containment: a runner that exits while its agents still work, or that
  * leaves a ping unanswered for runner_timeout_seconds, is killed (its
- * whole process group); its live agents become "disconnect" (their
- * browsers are told) and their units go back to "launched", to be offered
- * again; a "runner_failed" run event records why.  Other assignments are
- * not touched.
+ * whole process group); the live agents of each of its assignments become
+ * "disconnect" (their browsers are told) and their units go back to
+ * "launched", to be offered again; a "runner_failed" run event records
+ * why.  Other assignments are not touched (for a shared runner: the next
+ * assignment to start starts a new one).
  *
  * Events to runners are queued while a round runs and written after the
  * round's commit (pool_runners_flush()), like every answer of the pool.
@@ -63,6 +71,7 @@
 
 #define RUNNER_LINE_MAX (1024 * 1024)	/* longest command line */
 #define RUNNER_BACKLOG_MAX (4 * 1024 * 1024) /* unread events */
+#define RUNNER_SHARED_BACKLOG_MAX (64 * 1024 * 1024)
 #define RUNNER_SEEN_MAX 128	/* update ids remembered per agent */
 
 /*
@@ -74,12 +83,10 @@ struct seen_ids {
 	size_t next;			/* the slot to fill next */
 };
 
-struct pool_runner {
+/* A runner process. */
+struct runner_proc {
 	struct pool *pool;
-	int64_t assignment_id;
-	int64_t *agents;		/* the assignment's agents */
-	size_t nr_agents, alloc_agents;
-	struct seen_ids *seen;		/* per agent, as agents[] */
+	int shared;			/* serves every assignment */
 	pid_t pid;
 	struct proc_watch *watch;	/* tells when it exits */
 	int infd;			/* its stdin; -1 once closed */
@@ -89,14 +96,28 @@ struct pool_runner {
 	struct buf line;		/* a partial command */
 	long long timer;		/* pings and the time limit */
 	double ping_sent;		/* 0: no ping outstanding */
-	int closing;			/* its assignment is over */
+	int closing;			/* its stdin is closing: it exits */
 	int failed;			/* contained already */
-	uint64_t serial;		/* for update ids */
 	int dirty;			/* in pool->dirty */
-	struct pool_runner *next, *next_dirty;
+	struct pool_runner *own;	/* not shared: its assignment */
+	struct runner_proc *next, *next_dirty;
 };
 
-static void runner_fail(struct pool_runner *r, const char *why);
+/* An assignment in progress and the process that runs it. */
+struct pool_runner {
+	struct pool *pool;
+	struct runner_proc *proc;
+	int64_t assignment_id;
+	int64_t *agents;		/* the assignment's agents */
+	size_t nr_agents;
+	struct seen_ids *seen;		/* per agent, as agents[] */
+	int closing;			/* its assignment is over */
+	int failed;			/* contained */
+	uint64_t serial;		/* for update ids */
+	struct pool_runner *next;
+};
+
+static void runner_fail(struct runner_proc *p, const char *why);
 static long on_runner_timer(struct loop *l, long long id, void *arg);
 
 struct pool_runner *
@@ -116,8 +137,23 @@ pool_runner_of_agent(struct pool *pool, int64_t agent_id)
 	return r && !r->failed ? r : NULL;
 }
 
+/* "runner [PID] of assignment N" or "the run's runner [PID]", for logs. */
+static const char *
+proc_name(const struct runner_proc *p)
+{
+	static char name[96];
+
+	if (p->shared || !p->own)
+		snprintf(name, sizeof(name), "the run's runner [%ld]",
+		    (long)p->pid);
+	else
+		snprintf(name, sizeof(name), "runner [%ld] of assignment %"
+		    PRId64, (long)p->pid, p->own->assignment_id);
+	return name;
+}
+
 static void
-runner_free(struct pool_runner *r)
+assignment_free(struct pool_runner *r)
 {
 	struct pool *pool = r->pool;
 	struct pool_runner **pp;
@@ -129,50 +165,88 @@ runner_free(struct pool_runner *r)
 			break;
 		}
 	}
-	for (pp = &pool->dirty; r->dirty && *pp; pp = &(*pp)->next_dirty) {
-		if (*pp == r) {
-			*pp = r->next_dirty;
-			break;
-		}
-	}
 	imap_del(&pool->runner_by_assignment, r->assignment_id, r);
-	for (i = 0; i < r->nr_agents; i++)
+	for (i = 0; i < r->nr_agents; i++) {
 		imap_del(&pool->runner_by_agent, r->agents[i], r);
-	if (r->timer)
-		loop_del_timer(pool->loop, r->timer);
-	proc_unwatch(pool->loop, r->watch);
-	r->watch = NULL;
-	if (r->infd >= 0) {
-		loop_del_fd(pool->loop, r->infd);
-		close(r->infd);
-	}
-	if (r->outfd >= 0) {
-		loop_del_fd(pool->loop, r->outfd);
-		close(r->outfd);
-	}
-	buf_release(&r->in);
-	buf_release(&r->line);
-	for (i = 0; r->seen && i < r->nr_agents; i++)
 		for (j = 0; j < RUNNER_SEEN_MAX; j++)
 			free(r->seen[i].ids[j]);
+	}
+	if (r->proc->own == r)
+		r->proc->own = NULL;
 	free(r->seen);
 	free(r->agents);
 	free(r);
 }
 
-/* Queue one event (taking EV); it is written after the round's commit. */
+/* Free P and what is left of its assignments. */
 static void
-runner_queue(struct pool_runner *r, cJSON *ev)
+proc_free(struct runner_proc *p)
 {
-	if (r->infd >= 0 && !r->failed) {
-		msg_write_line(ev, &r->in);
-		if (!r->dirty) {
-			r->dirty = 1;
-			r->next_dirty = r->pool->dirty;
-			r->pool->dirty = r;
+	struct pool *pool = p->pool;
+	struct runner_proc **pp;
+	struct pool_runner *r, *next;
+
+	for (r = pool->runners; r; r = next) {
+		next = r->next;
+		if (r->proc == p)
+			assignment_free(r);
+	}
+	for (pp = &pool->procs; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	for (pp = &pool->dirty; p->dirty && *pp; pp = &(*pp)->next_dirty) {
+		if (*pp == p) {
+			*pp = p->next_dirty;
+			break;
+		}
+	}
+	if (pool->shared == p)
+		pool->shared = NULL;
+	if (p->timer)
+		loop_del_timer(pool->loop, p->timer);
+	proc_unwatch(pool->loop, p->watch);
+	if (p->infd >= 0) {
+		loop_del_fd(pool->loop, p->infd);
+		close(p->infd);
+	}
+	if (p->outfd >= 0) {
+		loop_del_fd(pool->loop, p->outfd);
+		close(p->outfd);
+	}
+	buf_release(&p->in);
+	buf_release(&p->line);
+	free(p);
+}
+
+/* Queue one event for P (taking EV); it is written after the commit. */
+static void
+proc_queue(struct runner_proc *p, cJSON *ev)
+{
+	if (p->infd >= 0 && !p->failed) {
+		msg_write_line(ev, &p->in);
+		if (!p->dirty) {
+			p->dirty = 1;
+			p->next_dirty = p->pool->dirty;
+			p->pool->dirty = p;
 		}
 	}
 	msg_free(ev);
+}
+
+/* Queue one event of R's assignment (taking EV). */
+static void
+runner_queue(struct pool_runner *r, cJSON *ev)
+{
+	if (r->closing || r->failed) {
+		msg_free(ev);
+		return;
+	}
+	if (r->proc->shared && !msg_has(ev, "assignment_id"))
+		msg_set_id(ev, "assignment_id", r->assignment_id);
+	proc_queue(r->proc, ev);
 }
 
 static cJSON *
@@ -186,85 +260,105 @@ agent_event(const char *event, int64_t agent_id)
 }
 
 static void
-close_stdin(struct pool_runner *r)
+close_stdin(struct runner_proc *p)
 {
-	if (r->infd < 0)
+	if (p->infd < 0)
 		return;
-	loop_del_fd(r->pool->loop, r->infd);
-	close(r->infd);
-	r->infd = -1;
-	buf_reset(&r->in);
+	loop_del_fd(p->pool->loop, p->infd);
+	close(p->infd);
+	p->infd = -1;
+	buf_reset(&p->in);
 }
 
 /* Write what is queued; returns -1 when the runner does not read. */
 static int
-runner_write(struct pool_runner *r)
+runner_write(struct runner_proc *p)
 {
 	ssize_t n;
 
-	while (r->infd >= 0 && r->in.len) {
-		n = write(r->infd, r->in.buf, r->in.len);
+	while (p->infd >= 0 && p->in.len) {
+		n = write(p->infd, p->in.buf, p->in.len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			break;
 		if (n < 0) {
 			/* Its stdin is gone; its exit tells the rest. */
-			close_stdin(r);
+			close_stdin(p);
 			return 0;
 		}
-		buf_remove_front(&r->in, (size_t)n);
+		buf_remove_front(&p->in, (size_t)n);
 	}
-	if (r->infd < 0)
+	if (p->infd < 0)
 		return 0;
-	if (r->in.len > RUNNER_BACKLOG_MAX)
+	if (p->in.len > (p->shared ? RUNNER_SHARED_BACKLOG_MAX :
+	    RUNNER_BACKLOG_MAX))
 		return -1;
-	if (!!r->in.len != r->writing) {
-		r->writing = !!r->in.len;
-		loop_set_events(r->pool->loop, r->infd,
-		    r->writing ? LOOP_WRITE : 0);
+	if (!!p->in.len != p->writing) {
+		p->writing = !!p->in.len;
+		loop_set_events(p->pool->loop, p->infd,
+		    p->writing ? LOOP_WRITE : 0);
 	}
-	if (!r->in.len && r->closing)
-		close_stdin(r);
+	if (!p->in.len && p->closing)
+		close_stdin(p);
 	return 0;
 }
 
 static void
 on_runner_stdin(struct loop *l, int fd, int events, void *arg)
 {
-	struct pool_runner *r = arg;
+	struct runner_proc *p = arg;
 
-	if (runner_write(r) < 0)
-		runner_fail(r, "it does not read its events");
+	if (runner_write(p) < 0)
+		runner_fail(p, "it does not read its events");
 }
 
 void
 pool_runners_flush(struct pool *pool)
 {
-	struct pool_runner *r;
+	struct runner_proc *p;
 
-	while ((r = pool->dirty)) {
-		pool->dirty = r->next_dirty;
-		r->dirty = 0;
-		if (r->in.len && runner_write(r) < 0)
-			runner_fail(r, "it does not read its events");
+	while ((p = pool->dirty)) {
+		pool->dirty = p->next_dirty;
+		p->dirty = 0;
+		if (p->in.len && runner_write(p) < 0)
+			runner_fail(p, "it does not read its events");
 	}
+}
+
+/* Close P's input after what is queued; it has runner_timeout to exit. */
+static void
+proc_finish(struct runner_proc *p)
+{
+	if (p->closing)
+		return;
+	p->closing = 1;
+	if (!p->in.len)
+		close_stdin(p);
+	if (p->timer)
+		loop_del_timer(p->pool->loop, p->timer);
+	p->ping_sent = 0;
+	p->timer = loop_add_timer(p->pool->loop,
+	    (long)(p->pool->run.runner_timeout * 1000), on_runner_timer, p);
 }
 
 void
 pool_runner_finish(struct pool_runner *r)
 {
+	cJSON *ev;
+
 	if (r->closing)
 		return;
-	r->closing = 1;
-	if (!r->in.len)
-		close_stdin(r);
-	if (r->timer)
-		loop_del_timer(r->pool->loop, r->timer);
-	r->ping_sent = 0;
-	/* It has runner_timeout_seconds to exit. */
-	r->timer = loop_add_timer(r->pool->loop,
-	    (long)(r->pool->run.runner_timeout * 1000), on_runner_timer, r);
+	if (!r->proc->shared) {
+		r->closing = 1;
+		proc_finish(r->proc);
+		return;
+	}
+	ev = msg_new_object();
+	msg_set_str(ev, "event", "end");
+	msg_set_id(ev, "assignment_id", r->assignment_id);
+	runner_queue(r, ev);
+	assignment_free(r);
 }
 
 int
@@ -273,25 +367,45 @@ pool_runner_closing(const struct pool_runner *r)
 	return r->closing;
 }
 
-/* Contain R: kill it, release its agents' units, log why. */
+/*
+ * Contain P: kill it, release the agents of its assignments, log why.
+ * Its assignments stay, failed, until it has exited.
+ */
 static void
-runner_fail(struct pool_runner *r, const char *why)
+runner_fail(struct runner_proc *p, const char *why)
 {
-	struct pool *pool = r->pool;
+	struct pool *pool = p->pool;
+	struct pool_runner *r;
+	int64_t *ids = NULL;
+	size_t nr = 0, alloc = 0, i;
 
-	if (r->failed)
+	if (p->failed)
 		return;
-	r->failed = 1;
-	warn("runner [%ld] of assignment %" PRId64 " failed: %s; its units "
-	    "are released", (long)r->pid, r->assignment_id, why);
-	if (r->pid > 0)
-		kill(-r->pid, SIGKILL);
-	close_stdin(r);
-	if (r->timer) {
-		loop_del_timer(pool->loop, r->timer);
-		r->timer = 0;
+	p->failed = 1;
+	if (p->pid > 0)
+		kill(-p->pid, SIGKILL);
+	close_stdin(p);
+	if (p->timer) {
+		loop_del_timer(pool->loop, p->timer);
+		p->timer = 0;
 	}
-	pool_live_contain(pool, r->assignment_id, why);
+	for (r = pool->runners; r; r = r->next) {
+		if (r->proc != p || r->failed)
+			continue;
+		r->failed = 1;
+		ALLOC_GROW(ids, nr + 1, alloc);
+		ids[nr++] = r->assignment_id;
+	}
+	if (p->shared)
+		warn("%s failed: %s; the units of its %zu assignment%s in "
+		    "progress are released", proc_name(p), why, nr,
+		    nr == 1 ? "" : "s");
+	else
+		warn("%s failed: %s; its units are released", proc_name(p),
+		    why);
+	for (i = 0; i < nr; i++)
+		pool_live_contain(pool, ids[i], why);
+	free(ids);
 }
 
 /* Commands. */
@@ -348,7 +462,7 @@ cmd_done(struct pool_runner *r, const cJSON *c, int64_t agent_id)
 	buf_release(&out);
 	if (rc == 1) {
 		log_info("runner [%ld]: agent %" PRId64 " is done",
-		    (long)r->pid, agent_id);
+		    (long)r->proc->pid, agent_id);
 		pool_live_push(pool, agent_id, AGENT_COMPLETED);
 		pool_publish(pool);
 		pool_live_check_over(pool, a.assignment_id);
@@ -371,8 +485,8 @@ cmd_fail(struct pool_runner *r, const cJSON *c)
 	size_t nr = 0, i;
 	int rc;
 
-	warn("runner [%ld] failed assignment %" PRId64 ": %s", (long)r->pid,
-	    r->assignment_id, why);
+	warn("runner [%ld] failed assignment %" PRId64 ": %s",
+	    (long)r->proc->pid, r->assignment_id, why);
 	if (db_begin(pool->db) < 0)
 		goto busy;
 	if (pool_live_agents(pool, r->assignment_id, 0, &ids, &nr) < 0)
@@ -398,29 +512,18 @@ busy:
 }
 
 static void
-cmd_log(struct pool_runner *r, const cJSON *c)
+cmd_log(struct runner_proc *p, const cJSON *c)
 {
 	const cJSON *level = msg_get(c, "level"), *text = msg_get(c, "text");
 	const char *lv = cJSON_IsString(level) ? level->valuestring : "info";
 	const char *t = cJSON_IsString(text) ? text->valuestring : "";
 
 	if (!strcmp(lv, "error"))
-		error("runner [%ld]: %s", (long)r->pid, t);
+		error("runner [%ld]: %s", (long)p->pid, t);
 	else if (!strcmp(lv, "warn") || !strcmp(lv, "warning"))
-		warn("runner [%ld]: %s", (long)r->pid, t);
+		warn("runner [%ld]: %s", (long)p->pid, t);
 	else
-		log_info("runner [%ld]: %s", (long)r->pid, t);
-}
-
-static int
-runner_has_agent(const struct pool_runner *r, int64_t id)
-{
-	size_t i;
-
-	for (i = 0; i < r->nr_agents; i++)
-		if (r->agents[i] == id)
-			return 1;
-	return 0;
+		log_info("runner [%ld]: %s", (long)p->pid, t);
 }
 
 int
@@ -444,29 +547,60 @@ pool_runner_update_seen(struct pool_runner *r, int64_t agent_id,
 	return 0;
 }
 
+/*
+ * The assignment a command of P is about: the agent's (AGENT_ID not 0),
+ * the one named, or P's own.  NULL (and *ERR) if it is not P's.
+ */
+static struct pool_runner *
+command_assignment(struct runner_proc *p, const cJSON *c, int64_t agent_id,
+    char **err)
+{
+	struct pool_runner *r;
+	int64_t id;
+
+	if (agent_id) {
+		r = pool_runner_of_agent(p->pool, agent_id);
+		if (!r || r->proc != p)
+			*err = xasprintf("agent %" PRId64 " is not of %s",
+			    agent_id, p->shared ? "an assignment in progress" :
+			    "its assignment");
+		return *err ? NULL : r;
+	}
+	if (!p->shared)
+		return p->own;
+	if (msg_get_id(c, "assignment_id", &id, err) < 0)
+		return NULL;
+	r = pool_runner_of_assignment(p->pool, id);
+	if (!r || r->proc != p)
+		*err = xasprintf("assignment %" PRId64 " is not in progress",
+		    id);
+	return *err ? NULL : r;
+}
+
 static void
-runner_command(struct pool_runner *r, const char *line, size_t len)
+runner_command(struct runner_proc *p, const char *line, size_t len)
 {
 	const char *cmd;
 	char *err = NULL;
 	int64_t agent_id = 0;
+	struct pool_runner *r = NULL;
 	cJSON *c = msg_parse(line, len, RUNNER_LINE_MAX, &err);
 
-	r->ping_sent = 0;
+	p->ping_sent = 0;
 	if (!c || !cJSON_IsObject(c) || msg_get_str(c, "command", &cmd,
 	    &err) < 0) {
-		warn("runner [%ld]: bad command: %s", (long)r->pid,
+		warn("runner [%ld]: bad command: %s", (long)p->pid,
 		    err ? err : "not an object");
 		goto out;
 	}
-	if (!strcmp(cmd, "send") || !strcmp(cmd, "done")) {
-		if (msg_get_id(c, "agent_id", &agent_id, &err) < 0)
+	if (!strcmp(cmd, "send") || !strcmp(cmd, "done") ||
+	    !strcmp(cmd, "fail")) {
+		if (strcmp(cmd, "fail") && msg_get_id(c, "agent_id", &agent_id,
+		    &err) < 0)
 			goto bad;
-		if (!runner_has_agent(r, agent_id)) {
-			warn("runner [%ld]: agent %" PRId64 " is not of its "
-			    "assignment", (long)r->pid, agent_id);
-			goto out;
-		}
+		r = command_assignment(p, c, agent_id, &err);
+		if (!r)
+			goto bad;
 	}
 	if (!strcmp(cmd, "send"))
 		cmd_send(r, c, agent_id);
@@ -475,13 +609,13 @@ runner_command(struct pool_runner *r, const char *line, size_t len)
 	else if (!strcmp(cmd, "fail"))
 		cmd_fail(r, c);
 	else if (!strcmp(cmd, "log"))
-		cmd_log(r, c);
+		cmd_log(p, c);
 	else if (strcmp(cmd, "pong"))
-		warn("runner [%ld]: unknown command '%.40s'", (long)r->pid,
+		warn("runner [%ld]: unknown command '%.40s'", (long)p->pid,
 		    cmd);
 	goto out;
 bad:
-	warn("runner [%ld]: bad '%s' command: %s", (long)r->pid, cmd, err);
+	warn("runner [%ld]: bad '%s' command: %s", (long)p->pid, cmd, err);
 out:
 	free(err);
 	msg_free(c);
@@ -490,93 +624,106 @@ out:
 static void
 on_runner_stdout(struct loop *l, int fd, int events, void *arg)
 {
-	struct pool_runner *r = arg;
-	char chunk[8192], *nl;
+	struct runner_proc *p = arg;
+	char chunk[65536], *nl;
 	ssize_t n;
-	size_t len;
+	size_t len, at;
 
 	for (;;) {
-		n = read(r->outfd, chunk, sizeof(chunk));
+		n = read(p->outfd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			break;
 		if (n <= 0) {
-			loop_del_fd(l, r->outfd);
-			close(r->outfd);
-			r->outfd = -1;
+			loop_del_fd(l, p->outfd);
+			close(p->outfd);
+			p->outfd = -1;
 			break;
 		}
-		buf_add(&r->line, chunk, (size_t)n);
-		while (!r->failed && (nl = memchr(r->line.buf, '\n',
-		    r->line.len))) {
-			len = (size_t)(nl - r->line.buf);
+		buf_add(&p->line, chunk, (size_t)n);
+		at = 0;
+		while (!p->failed && (nl = memchr(p->line.buf + at, '\n',
+		    p->line.len - at))) {
+			len = (size_t)(nl - (p->line.buf + at));
 			if (len)
-				runner_command(r, r->line.buf, len);
-			buf_remove_front(&r->line, len + 1);
+				runner_command(p, p->line.buf + at, len);
+			at += len + 1;
 		}
-		if (r->failed)
+		buf_remove_front(&p->line, at);
+		if (p->failed)
 			return;
-		if (r->line.len > RUNNER_LINE_MAX) {
-			runner_fail(r, "a command line is too long");
+		if (p->line.len > RUNNER_LINE_MAX) {
+			runner_fail(p, "a command line is too long");
 			return;
 		}
 	}
+}
+
+/* Whether an assignment of P is still in progress. */
+static int
+proc_busy(const struct runner_proc *p)
+{
+	const struct pool_runner *r;
+
+	for (r = p->pool->runners; r; r = r->next)
+		if (r->proc == p && !r->closing && !r->failed)
+			return 1;
+	return 0;
 }
 
 static void
 on_runner_exit(struct loop *l, pid_t pid, void *arg)
 {
-	struct pool_runner *r = arg;
+	struct runner_proc *p = arg;
 	char *how;
 	int status;
 
 	(void)pid;
-	if (waitpid(r->pid, &status, WNOHANG) != r->pid)
+	if (waitpid(p->pid, &status, WNOHANG) != p->pid)
 		return;
-	if (r->outfd >= 0)
-		on_runner_stdout(l, r->outfd, LOOP_READ, r);
+	if (p->outfd >= 0)
+		on_runner_stdout(l, p->outfd, LOOP_READ, p);
 	how = proc_status_str(status);
-	if (!r->failed && !r->closing) {
+	if (!p->failed && !p->closing && proc_busy(p)) {
 		char *why = xasprintf("it %s while its agents worked", how);
 
-		runner_fail(r, why);
+		runner_fail(p, why);
 		free(why);
 	} else {
-		log_info("runner [%ld] of assignment %" PRId64 " %s",
-		    (long)r->pid, r->assignment_id, how);
+		log_info("%s %s", proc_name(p), how);
 	}
 	free(how);
-	runner_free(r);
+	proc_free(p);
 }
 
 static long
 on_runner_timer(struct loop *l, long long id, void *arg)
 {
-	struct pool_runner *r = arg;
-	long period = (long)(r->pool->run.runner_timeout * 1000 / 2) + 1;
+	struct runner_proc *p = arg;
+	long period = (long)(p->pool->run.runner_timeout * 1000 / 2) + 1;
 	cJSON *ev;
 
-	r->timer = 0;
-	if (r->closing) {
+	p->timer = 0;
+	if (p->closing) {
 		warn("runner [%ld] did not exit after its assignment ended: "
-		    "killed", (long)r->pid);
-		r->failed = 1;
-		kill(-r->pid, SIGKILL);
+		    "killed", (long)p->pid);
+		p->failed = 1;
+		kill(-p->pid, SIGKILL);
 		return LOOP_NOMORE;
 	}
-	if (r->ping_sent && db_now() - r->ping_sent >=
-	    r->pool->run.runner_timeout) {
-		runner_fail(r, "it did not answer a ping in time");
+	if (p->ping_sent && db_now() - p->ping_sent >=
+	    p->pool->run.runner_timeout) {
+		runner_fail(p, "it did not answer a ping in time");
 		return LOOP_NOMORE;
 	}
-	if (!r->ping_sent) {
+	if (!p->ping_sent) {
 		ev = msg_new_object();
 		msg_set_str(ev, "event", "ping");
-		runner_queue(r, ev);
-		r->ping_sent = db_now();
+		proc_queue(p, ev);
+		p->ping_sent = db_now();
 	}
-	r->timer = id;
+	p->timer = id;
 	return period;
 }
 
@@ -598,57 +745,81 @@ exec_runner(const char *cmd, const char *dir, int in, int out,
 	if (dir && chdir(dir) < 0)
 		_exit(126);
 	snprintf(run, sizeof(run), "%" PRId64, run_id);
-	snprintf(asg, sizeof(asg), "%" PRId64, assignment_id);
 	setenv("MEPHISTO_TASK_RUN_ID", run, 1);
-	setenv("MEPHISTO_ASSIGNMENT_ID", asg, 1);
+	if (assignment_id) {
+		snprintf(asg, sizeof(asg), "%" PRId64, assignment_id);
+		setenv("MEPHISTO_ASSIGNMENT_ID", asg, 1);
+	}
 	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 	_exit(127);
 }
 
-static int
-runner_spawn(struct pool_runner *r)
+/*
+ * Start a runner process: for ASSIGNMENT_ID, or (0) the run's shared one.
+ * NULL if it cannot start.
+ */
+static struct runner_proc *
+runner_spawn(struct pool *pool, int64_t assignment_id)
 {
-	struct pool *pool = r->pool;
 	const char *dir = pool->run.runner_dir;
+	struct runner_proc *p;
 	int inp[2], outp[2];
+	pid_t pid;
 
-	if (pipe2(inp, O_CLOEXEC) < 0)
-		return error_errno("cannot create a pipe");
+	if (pipe2(inp, O_CLOEXEC) < 0) {
+		error_errno("cannot create a pipe");
+		return NULL;
+	}
 	if (pipe2(outp, O_CLOEXEC) < 0) {
+		error_errno("cannot create a pipe");
 		close(inp[0]);
 		close(inp[1]);
-		return error_errno("cannot create a pipe");
+		return NULL;
 	}
-	r->pid = fork();
-	if (r->pid == 0)
+	pid = fork();
+	if (pid == 0)
 		exec_runner(pool->run.runner, dir, inp[0], outp[1],
-		    pool->run.task_run_id, r->assignment_id);
+		    pool->run.task_run_id, assignment_id);
 	close(inp[0]);
 	close(outp[1]);
-	if (r->pid < 0) {
+	if (pid < 0) {
+		error_errno("cannot start a runner");
 		close(inp[1]);
 		close(outp[0]);
-		return error_errno("cannot start a runner");
+		return NULL;
 	}
-	setpgid(r->pid, r->pid);
-	r->infd = inp[1];
-	r->outfd = outp[0];
-	fcntl(r->infd, F_SETFL, fcntl(r->infd, F_GETFL) | O_NONBLOCK);
-	fcntl(r->outfd, F_SETFL, fcntl(r->outfd, F_GETFL) | O_NONBLOCK);
-	r->watch = proc_watch(pool->loop, r->pid, on_runner_exit, r);
-	if (!r->watch || loop_add_fd(pool->loop, r->outfd,
-	    LOOP_READ, on_runner_stdout, r) < 0 || loop_add_fd(pool->loop,
-	    r->infd, 0, on_runner_stdin, r) < 0) {
-		kill(-r->pid, SIGKILL);
-		waitpid(r->pid, NULL, 0);
-		return error_errno("cannot watch a runner");
+	setpgid(pid, pid);
+	p = xcalloc(1, sizeof(*p));
+	p->pool = pool;
+	p->shared = !assignment_id;
+	p->pid = pid;
+	p->infd = inp[1];
+	p->outfd = outp[0];
+	buf_init(&p->in);
+	buf_init(&p->line);
+	p->next = pool->procs;
+	pool->procs = p;
+	fcntl(p->infd, F_SETFL, fcntl(p->infd, F_GETFL) | O_NONBLOCK);
+	fcntl(p->outfd, F_SETFL, fcntl(p->outfd, F_GETFL) | O_NONBLOCK);
+	p->watch = proc_watch(pool->loop, pid, on_runner_exit, p);
+	if (!p->watch || loop_add_fd(pool->loop, p->outfd,
+	    LOOP_READ, on_runner_stdout, p) < 0 || loop_add_fd(pool->loop,
+	    p->infd, 0, on_runner_stdin, p) < 0) {
+		error_errno("cannot watch a runner");
+		kill(-pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		proc_free(p);
+		return NULL;
 	}
-	r->timer = loop_add_timer(pool->loop,
+	p->timer = loop_add_timer(pool->loop,
 	    (long)(pool->run.runner_timeout * 1000 / 2) + 1, on_runner_timer,
-	    r);
-	log_info("runner [%ld] started for assignment %" PRId64,
-	    (long)r->pid, r->assignment_id);
-	return 0;
+	    p);
+	if (assignment_id)
+		log_info("runner [%ld] started for assignment %" PRId64,
+		    (long)pid, assignment_id);
+	else
+		log_info("runner [%ld] started for the run", (long)pid);
+	return p;
 }
 
 /* The agent_joined event of agent ID. */
@@ -673,10 +844,27 @@ joined_event(struct pool *pool, int64_t id)
 	return ev;
 }
 
+/* The process to run ASSIGNMENT_ID: the run's shared one, or a new one. */
+static struct runner_proc *
+runner_for(struct pool *pool, int64_t assignment_id)
+{
+	struct runner_proc *p = pool->shared;
+
+	if (!pool->run.shared_runner)
+		return runner_spawn(pool, assignment_id);
+	if (p && !p->failed && !p->closing && p->infd >= 0)
+		return p;
+	p = runner_spawn(pool, 0);
+	if (p)
+		pool->shared = p;
+	return p;
+}
+
 void
 pool_runner_start(struct pool *pool, int64_t assignment_id, int resumed)
 {
 	struct pool_runner *r;
+	struct runner_proc *p;
 	int64_t *ids = NULL;
 	size_t nr = 0, i;
 	cJSON *ev;
@@ -688,27 +876,31 @@ pool_runner_start(struct pool *pool, int64_t assignment_id, int resumed)
 		    assignment_id, db_errmsg(pool->db));
 		return;
 	}
-	r = xcalloc(1, sizeof(*r));
-	r->pool = pool;
-	r->assignment_id = assignment_id;
-	r->infd = r->outfd = -1;
-	r->agents = ids;
-	r->nr_agents = r->alloc_agents = nr;
-	r->seen = xcalloc(nr ? nr : 1, sizeof(*r->seen));
-	buf_init(&r->in);
-	buf_init(&r->line);
-	r->next = pool->runners;
-	pool->runners = r;
-	imap_put(&pool->runner_by_assignment, assignment_id, r);
-	for (i = 0; i < nr; i++)
-		imap_put(&pool->runner_by_agent, ids[i], r);
-	if (runner_spawn(r) < 0) {
+	p = runner_for(pool, assignment_id);
+	if (!p) {
 		/* Nobody would drive these agents: release them. */
-		runner_free(r);
+		free(ids);
 		pool_live_contain(pool, assignment_id,
 		    "the runner could not start");
 		return;
 	}
+	r = xcalloc(1, sizeof(*r));
+	r->pool = pool;
+	r->proc = p;
+	r->assignment_id = assignment_id;
+	r->agents = ids;
+	r->nr_agents = nr;
+	r->seen = xcalloc(nr ? nr : 1, sizeof(*r->seen));
+	r->next = pool->runners;
+	pool->runners = r;
+	if (!p->shared)
+		p->own = r;
+	imap_put(&pool->runner_by_assignment, assignment_id, r);
+	for (i = 0; i < nr; i++)
+		imap_put(&pool->runner_by_agent, ids[i], r);
+	if (p->shared)
+		log_info("assignment %" PRId64 " starts on the run's runner "
+		    "[%ld]", assignment_id, (long)p->pid);
 	ev = msg_new_object();
 	msg_set_str(ev, "event", "start");
 	msg_set_id(ev, "assignment_id", assignment_id);
@@ -743,14 +935,14 @@ pool_runner_agent_event(struct pool *pool, int64_t agent_id,
 void
 pool_runners_kill(struct pool *pool)
 {
-	while (pool->runners) {
-		struct pool_runner *r = pool->runners;
+	while (pool->procs) {
+		struct runner_proc *p = pool->procs;
 
-		if (r->pid > 0) {
-			kill(-r->pid, SIGKILL);
-			waitpid(r->pid, NULL, 0);
+		if (p->pid > 0) {
+			kill(-p->pid, SIGKILL);
+			waitpid(p->pid, NULL, 0);
 		}
-		runner_free(r);
+		proc_free(p);
 	}
 	imap_release(&pool->runner_by_assignment);
 	imap_release(&pool->runner_by_agent);
