@@ -9,7 +9,8 @@
 #
 # Environment: MEPHISTO_BUILD (the build folder, default build/default),
 # BENCH_REPS (3), BENCH_SECONDS per repetition (2), BENCH_UNITS (100000),
-# BENCH_SOCKETS for the memory figure (10000), BENCH_KEEP=1 keeps the
+# BENCH_SOCKETS for the memory figure (10000), BENCH_ONLY=live for the
+# live-update figures alone, BENCH_KEEP=1 keeps the
 # data folder.  Benchmarks print; they never fail on a slow machine.
 
 set -u
@@ -23,7 +24,8 @@ UNITS=${BENCH_UNITS:-100000}
 SOCKETS=${BENCH_SOCKETS:-10000}
 
 die() { echo "bench: $*" >&2; exit 1; }
-[ -x "$GEN" ] || die "no load generator at $GEN (make bench-build)"
+[ -x "$GEN" ] && [ -x "$BUILD/bench/echo-runner" ] ||
+	die "no load generator at $GEN (make bench-build)"
 
 # Pinning: io and pool on CPU 0, the generator on the last CPU.
 NCPU=$(nproc)
@@ -175,6 +177,10 @@ echo "io_us, pool_us: their CPU microseconds per answer; io_wait, pool_wait:"
 echo "the share of the time they were runnable but waiting for a CPU"
 echo
 
+# (BENCH_ONLY=live skips to the live-update figures; the body is not
+# indented.)
+if [ "${BENCH_ONLY:-}" != live ]; then
+
 # Unit creation: --create-only is creation alone.  "create + launch" is
 # from the command to every unit launched and io and pool serving the run
 # (the run is stopped after the clock stops).
@@ -241,21 +247,24 @@ else
 	echo "$SOCKETS WebSockets: not all sockets came up" | tee -a "$DATA/summary"
 fi
 
-# Live updates: a live task whose runner (sed, one per assignment, its
-# output line-buffered by stdbuf) sends every update straight back to its
-# agent, so a round trip is worker -> io -> pool -> runner -> pool -> io
-# -> worker.  The runners' own CPU is not in the figures.
+fi
+
+# Live updates: a live task whose runner (bench/echo-runner) sends every
+# update straight back to its agent, so a round trip is worker -> io ->
+# pool -> runner -> pool -> io -> worker.  Measured twice: with one runner
+# for the run (blueprint.shared_runner) and with one runner per
+# assignment.  The runners' own CPU is not in the figures.
 LIVE=$DATA/live
 LIVE_AGENTS=${BENCH_LIVE_SOCKETS:-1000}
 mkdir -p "$LIVE"
 : > "$LIVE/bundle.js"
 awk -v n="$LIVE_AGENTS" 'BEGIN { for (i = 1; i <= n; i++)
 	printf "{\"n\": %d}\n", i }' > "$LIVE/data.jsonl"
-cat > "$LIVE/echo.sed" <<'SED'
-s/^{"event":"ping"}$/{"command":"pong"}/p
-s/^{"event":"live_update","agent_id":\("[0-9]*"\),"data":\(.*\)}$/{"command":"send","agent_id":\1,"data":\2}/p
-SED
-cat > "$LIVE/task.yml" <<YAML
+# live_figures SHARED LABEL: launch the live task with shared_runner
+# SHARED, register its agents, measure, stop it.
+live_figures() {
+	local run
+	cat > "$LIVE/task.yml" <<YAML
 task:
   task_name: bench-live
   task_title: Live benchmark
@@ -267,30 +276,38 @@ blueprint:
   _blueprint_type: live_task
   task_source: bundle.js
   data_jsonl: data.jsonl
-  runner: stdbuf -oL sed -n -f echo.sed
+  runner: exec '$BUILD/bench/echo-runner'
   runner_timeout_seconds: 60
+  shared_runner: $1
 provider:
   _provider_type: mock
 architect:
   port: 0
 YAML
-$SUT "$BIN/mephisto-launch" "$LIVE/task.yml" --detach -q ||
-	die "cannot launch the live benchmark task"
-RUN=$(sqlite3 "$MEPHISTO_DB" "SELECT r.task_run_id FROM task_run_state r JOIN task_runs t USING (task_run_id) WHERE r.status = 'running' AND t.task_type = 'live_task' ORDER BY r.rowid DESC LIMIT 1")
-RUNS+=("$RUN")
-RUN_DIR=$DATA/runs/$RUN
-for ((i = 0; i < 100; i++)); do
-	[ -s "$RUN_DIR/io.port" ] && [ -s "$RUN_DIR/pool.pid" ] && break
-	sleep 0.1
-done
-IO_PID=$(cat "$RUN_DIR/io.pid") POOL_PID=$(cat "$RUN_DIR/pool.pid")
-HOSTPORT=127.0.0.1:$(cat "$RUN_DIR/io.port")
-$LOAD "$GEN" -c 16 -n "$LIVE_AGENTS" -d 60 --agents "$LIVE/agents" \
-	register "$HOSTPORT" >&2
-figure "live update round trip, $LIVE_AGENTS ws at 10000/s" -c "$LIVE_AGENTS" \
-	-d "$SECS" --rate 10000 --agents "$LIVE/agents" ws-live
-figure "live update relay, $LIVE_AGENTS ws, flat out" -c "$LIVE_AGENTS" \
-	-d "$SECS" --window 8 --agents "$LIVE/agents" ws-live
+	$SUT "$BIN/mephisto-launch" "$LIVE/task.yml" --detach -q ||
+		die "cannot launch the live benchmark task"
+	run=$(sqlite3 "$MEPHISTO_DB" "SELECT r.task_run_id FROM task_run_state r JOIN task_runs t USING (task_run_id) WHERE r.status = 'running' AND t.task_type = 'live_task' ORDER BY r.rowid DESC LIMIT 1")
+	RUNS+=("$run")
+	RUN_DIR=$DATA/runs/$run
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$RUN_DIR/io.port" ] && [ -s "$RUN_DIR/pool.pid" ] && break
+		sleep 0.1
+	done
+	IO_PID=$(cat "$RUN_DIR/io.pid") POOL_PID=$(cat "$RUN_DIR/pool.pid")
+	HOSTPORT=127.0.0.1:$(cat "$RUN_DIR/io.port")
+	rm -f "$LIVE/agents"
+	$LOAD "$GEN" -c 16 -n "$LIVE_AGENTS" -d 60 --agents "$LIVE/agents" \
+		register "$HOSTPORT" >&2
+	figure "live round trip, $2, $LIVE_AGENTS ws at 10000/s" \
+		-c "$LIVE_AGENTS" -d "$SECS" --rate 10000 \
+		--agents "$LIVE/agents" ws-live
+	figure "live relay, $2, $LIVE_AGENTS ws, flat out" \
+		-c "$LIVE_AGENTS" -d "$SECS" --window 8 \
+		--agents "$LIVE/agents" ws-live
+	"$BIN/mephisto-launch" stop "$run" >/dev/null 2>&1
+}
+live_figures true "shared runner"
+live_figures false "runner per assignment"
 
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
