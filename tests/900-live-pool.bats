@@ -81,6 +81,24 @@ pool_log_has() {
 	pool_stop
 }
 
+@test "live: an assignment that starts again while its last runner is still exiting gets a runner of its own" {
+	live_run 1 2
+	# This runner takes its time to exit once its input is closed.
+	sql "UPDATE task_runs SET init_params = json_set(init_params, '$.blueprint.runner', 'cat > /dev/null; sleep 8')"
+	pool_start
+	{ reg_packet ann; reg_packet bob; } | pool_send > "$BATS_TEST_TMPDIR/regs.out"
+	a=$(agent_of ann)
+	wait_for 10 pool_log_has "runner \[.*\] started for assignment"
+	run -0 pool_send -a -t 2000 <<<"$(printf '{"packet_type":"return_statuses","subject_id":"mephisto","data":{"%s":"disconnect"}}' "$a")"
+	# Two other workers take both units while the first runner lingers.
+	{ reg_packet cat; reg_packet dan; } | pool_send > "$BATS_TEST_TMPDIR/regs.out"
+	c=$(agent_of cat)
+	status_is "$c" "in task"
+	wait_for 5 eval '[ "$(grep -c "runner \[.*\] started for assignment" "$BATS_TEST_TMPDIR/pool.log")" -eq 2 ]'
+	! pool_log_has "exited"
+	pool_stop
+}
+
 @test "live: the quorum timeout frees a lone waiting worker" {
 	live_run 1 2 '"quorum_timeout_seconds": 1'
 	pool_start

@@ -869,7 +869,14 @@ pool_runner_start(struct pool *pool, int64_t assignment_id, int resumed)
 	size_t nr = 0, i;
 	cJSON *ev;
 
-	if (!pool->run.runner || pool_runner_of_assignment(pool, assignment_id))
+	if (!pool->run.runner)
+		return;
+	/*
+	 * A runner still exiting after the assignment's last agents left
+	 * does not run the new ones: it has its input closed.
+	 */
+	r = pool_runner_of_assignment(pool, assignment_id);
+	if (r && !r->closing)
 		return;
 	if (pool_live_agents(pool, assignment_id, 0, &ids, &nr) < 0) {
 		error("cannot read the agents of assignment %" PRId64 ": %s",
