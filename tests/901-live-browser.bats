@@ -71,6 +71,24 @@ agent_status() {
 	grep -q "assignment .* is over: its runner is told" "$MEPHISTO_DATA/runs/$run_id/pool.log"
 }
 
+@test "chat: with one shared runner for the run, two browsers exchange messages and both submit" {
+	launch_chat blueprint.shared_runner=true
+	chat 1 ann bob
+	chat 2 bob ann
+	finished ann
+	finished bob
+	grep -q "heard: hello from bob" "$BATS_TEST_TMPDIR/ann.out"
+	grep -q "heard: hello from ann" "$BATS_TEST_TMPDIR/bob.out"
+	grep -q "^submitted" "$BATS_TEST_TMPDIR/ann.out"
+	grep -q "^submitted" "$BATS_TEST_TMPDIR/bob.out"
+	wait_for 20 gone "$launch_pid"
+	wait "$launch_pid"
+	[ "$(count_units completed)" -eq 2 ]
+	log="$MEPHISTO_DATA/runs/$(only_run)/pool.log"
+	grep -q "runner \[.*\] started for the run" "$log"
+	! grep -q "started for assignment" "$log"
+}
+
 @test "chat: closing one browser marks the partner 'partner disconnect'" {
 	launch_chat
 	chat 1 ann bob leave
