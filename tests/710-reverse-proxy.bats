@@ -22,7 +22,7 @@ setup() {
 	mkdir -p "$P"
 	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
 		-keyout "$P/key.pem" -out "$P/cert.pem" 2>/dev/null
-	NGX_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	NGX_PORT=$(free_port)
 	BASE="https://localhost:$NGX_PORT/tasks/"
 }
 
@@ -54,7 +54,10 @@ CONF
 	} > "$P/nginx.conf"
 	nginx -p "$P" -c "$P/nginx.conf" -g 'daemon off;' 2>> "$P/error.log" &
 	track_pid $!
-	wait_for 10 curl -sfk -o /dev/null "${BASE}is_alive"
+	wait_for 10 curl -sfk -o /dev/null "${BASE}is_alive" || {
+		cat "$P/error.log" >&2
+		return 1
+	}
 }
 
 # link N: the Nth worker link the run printed.

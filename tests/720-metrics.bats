@@ -17,10 +17,6 @@ teardown() {
 	common_teardown
 }
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 metrics() {
 	curl -sf "http://127.0.0.1:$MPORT/metrics"
 }

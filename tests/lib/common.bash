@@ -228,3 +228,25 @@ assert_fails_cleanly() {
 sql() {
 	sqlite3 -batch -noheader "$MEPHISTO_DB" "$@"
 }
+
+# free_port: a loopback TCP port nothing listens on, chosen below the
+# kernel's ephemeral range: the suite's own port-0 binds and outgoing
+# connections take ports from that range, and could take this one
+# between the check and its use.
+free_port() {
+	python3 - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    port = random.randrange(10000, max(low, 10001))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+PY
+}
