@@ -35,7 +35,7 @@ override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow \
 	-DMEPHISTO_LIBEXECDIR='"$(LIBEXECDIR)"' \
 	$(shell $(PKG_CONFIG) --cflags $(DEPS) 2>/dev/null)
 LDLIBS_BASE := $(shell $(PKG_CONFIG) --libs $(DEPS) 2>/dev/null) -lpthread -lm
-LDLIBS_WEB := $(shell $(PKG_CONFIG) --libs $(WEB_DEPS) 2>/dev/null)
+LDLIBS_WEB := $(shell $(PKG_CONFIG) --libs $(WEB_DEPS) 2>/dev/null) -lev
 
 ifdef DEVELOPER
 override CFLAGS += -Werror
@@ -202,7 +202,8 @@ uninstall:
 
 # Debian packages needed to build and test; installed only when missing.
 DEB_PACKAGES = build-essential pkg-config libsqlite3-dev libcjson-dev \
-	libyaml-dev libwebsockets-dev libcurl4-openssl-dev sqlite3 jq \
+	libyaml-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev \
+	libcurl4-openssl-dev sqlite3 jq \
 	bats bats-assert bats-support bats-file parallel tmux chromium \
 	man-db groff-base python3 nginx-light openssl prometheus \
 	clang libclang-rt-14-dev valgrind

@@ -156,7 +156,9 @@ reply_typed(struct session *s, int status, const char *type,
 	r->resp = frame_new(body, len);
 	r->resp_type = type;
 	r->phase = 1;
-	lws_callback_on_writable(s->wsi);
+	/* An answer made in the request's own callback is written there. */
+	if (!s->in_request)
+		lws_callback_on_writable(s->wsi);
 }
 
 static void
@@ -1066,6 +1068,7 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 {
 	struct session *s = user;
 	struct io *io = io_of(wsi);
+	int n;
 
 	/* Connections that fail before a session exists have no state. */
 	if (!s)
@@ -1078,13 +1081,19 @@ http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (lws_get_vhost(wsi) == io->metrics_vhost)
 			return http_metrics_request(io, s, in);
 		log_request(wsi, in);
-		return on_request(io, s, in);
+		s->in_request = 1;
+		n = on_request(io, s, in);
+		s->in_request = 0;
+		return n ? n : write_answer(s);
 	case LWS_CALLBACK_HTTP_BODY:
 		return on_body(io, s, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (s->req && !s->req->refused)
-			body_complete(io, s);
-		return 0;
+		if (!s->req || s->req->refused)
+			return 0;
+		s->in_request = 1;
+		body_complete(io, s);
+		s->in_request = 0;
+		return write_answer(s);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return write_answer(s);
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:

@@ -150,6 +150,7 @@ struct session {
 	struct frameq outq;		/* WebSocket: frames to send */
 	unsigned is_ws:1;
 	unsigned closing:1;		/* WebSocket: close after the queue */
+	unsigned in_request:1;		/* HTTP: inside its request's callback */
 };
 
 /*
@@ -209,6 +210,7 @@ struct io_metrics {
 struct io {
 	struct io_opts opt;
 	struct lws_context *ctx;
+	void *loop;			/* libev loop */
 	struct lws_vhost *vhost;
 	int port;			/* the bound port */
 	char *run_dir;

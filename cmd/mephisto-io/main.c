@@ -9,6 +9,7 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <ev.h>
 #include <malloc.h>
 #include <getopt.h>
 #include <limits.h>
@@ -434,7 +435,17 @@ create_context(struct io *io)
 	info.server_string = "mephisto-io";
 	info.max_http_header_data = IO_HEADER_BYTES;
 	info.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND |
-	    LWS_SERVER_OPTION_VALIDATE_UTF8;
+	    LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBEV;
+	/*
+	 * libwebsockets runs on a libev loop of ours (epoll here): its own
+	 * loop poll()s every socket at each wake-up, which with 1,000 open
+	 * WebSockets was half of io's time.  Signals stay with io's
+	 * signalfd.
+	 */
+	io->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (!io->loop)
+		return error("cannot create the event loop");
+	info.foreign_loops = &io->loop;
 	if (!strchr(addr, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
@@ -548,6 +559,8 @@ io_release(struct io *io)
 		lws_sul_cancel(&io->pool.retry);
 		lws_context_destroy(io->ctx);
 	}
+	if (io->loop)
+		ev_loop_destroy(io->loop);
 	pool_release(io);
 	agent_free_all(io);
 	if (io->port > 0 && io->run_dir) {
@@ -609,8 +622,7 @@ main(int argc, char **argv)
 	if (proc_notify_ready())
 		warn_errno("cannot signal readiness");
 	while (!io.stop)
-		if (lws_service(io.ctx, 0) < 0)
-			break;
+		ev_run(io.loop, EVRUN_ONCE);
 	rc = 0;
 out:
 	io_release(&io);
