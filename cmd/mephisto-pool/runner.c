@@ -76,10 +76,12 @@
 
 /*
  * The update ids of an agent's latest live updates, a ring: a browser
- * that reconnects sends again what it is not sure was sent.
+ * that reconnects sends again what it is not sure was sent.  Each id's
+ * hash is kept beside it, so a new id is compared by hash, not by text.
  */
 struct seen_ids {
 	char *ids[RUNNER_SEEN_MAX];
+	uint64_t hash[RUNNER_SEEN_MAX];
 	size_t next;			/* the slot to fill next */
 };
 
@@ -526,11 +528,23 @@ cmd_log(struct runner_proc *p, const cJSON *c)
 		log_info("runner [%ld]: %s", (long)p->pid, t);
 }
 
+/* FNV-1a. */
+static uint64_t
+id_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 int
 pool_runner_update_seen(struct pool_runner *r, int64_t agent_id,
     const char *update_id)
 {
 	struct seen_ids *s = NULL;
+	uint64_t h = id_hash(update_id);
 	size_t i;
 
 	for (i = 0; i < r->nr_agents; i++)
@@ -539,10 +553,12 @@ pool_runner_update_seen(struct pool_runner *r, int64_t agent_id,
 	if (!s)
 		return 0;
 	for (i = 0; i < RUNNER_SEEN_MAX; i++)
-		if (s->ids[i] && !strcmp(s->ids[i], update_id))
+		if (s->hash[i] == h && s->ids[i] &&
+		    !strcmp(s->ids[i], update_id))
 			return 1;
 	free(s->ids[s->next]);
 	s->ids[s->next] = xstrdup(update_id);
+	s->hash[s->next] = h;
 	s->next = (s->next + 1) % RUNNER_SEEN_MAX;
 	return 0;
 }
