@@ -288,6 +288,8 @@ live_update() {
 	jq -e "select(.packet_type == \"client_bound_live_update\" and .subject_id == \"$b\" and .data.echo == \"hi from bob\")" <<<"$output"
 	! jq -e "select(.packet_type == \"client_bound_live_update\" and .subject_id != \"$b\")" <<<"$output"
 	[ "$(events "select(.event == \"live_update\") | .assignment_id")" = "\"$(asg "$b")\"" ]
+	# One compact JSON object per line, as every event is written.
+	grep -qxF "{\"event\":\"live_update\",\"agent_id\":\"$b\",\"data\":{\"update_id\":\"u1\",\"text\":\"hi from bob\"},\"assignment_id\":\"$(asg "$b")\"}" "$BATS_TEST_TMPDIR/events.jsonl"
 
 	# ann submits: her assignment ends, the runner goes on for the others.
 	run -0 pool_send <<<"$(submit_packet "$a")"

@@ -223,17 +223,31 @@ proc_free(struct runner_proc *p)
 	free(p);
 }
 
+/* Whether P takes events. */
+static int
+proc_open(const struct runner_proc *p)
+{
+	return p->infd >= 0 && !p->failed;
+}
+
+/* P has events queued: write them after the round's commit. */
+static void
+proc_dirty(struct runner_proc *p)
+{
+	if (!p->dirty) {
+		p->dirty = 1;
+		p->next_dirty = p->pool->dirty;
+		p->pool->dirty = p;
+	}
+}
+
 /* Queue one event for P (taking EV); it is written after the commit. */
 static void
 proc_queue(struct runner_proc *p, cJSON *ev)
 {
-	if (p->infd >= 0 && !p->failed) {
+	if (proc_open(p)) {
 		msg_write_line(ev, &p->in);
-		if (!p->dirty) {
-			p->dirty = 1;
-			p->next_dirty = p->pool->dirty;
-			p->pool->dirty = p;
-		}
+		proc_dirty(p);
 	}
 	msg_free(ev);
 }
@@ -412,17 +426,20 @@ runner_fail(struct runner_proc *p, const char *why)
 
 /* Commands. */
 
+/* C's data is taken from it. */
 static void
-cmd_send(struct pool_runner *r, const cJSON *c, int64_t agent_id)
+cmd_send(struct pool_runner *r, cJSON *c, int64_t agent_id)
 {
 	struct pool *pool = r->pool;
 	struct msg_packet p = MSG_PACKET_INIT;
 	struct pool_conn *o;
-	const cJSON *data = msg_get(c, "data");
 	char subject[32], uid[64];
-	cJSON *d;
+	cJSON *d = cJSON_DetachItemFromObjectCaseSensitive(c, "data");
 
-	d = cJSON_IsObject(data) ? msg_dup(data) : msg_new_object();
+	if (!cJSON_IsObject(d)) {
+		msg_free(d);
+		d = msg_new_object();
+	}
 	if (!msg_has(d, "update_id")) {
 		snprintf(uid, sizeof(uid), "runner-%" PRId64 "-%" PRIu64,
 		    r->assignment_id, ++r->serial);
@@ -940,19 +957,34 @@ pool_runner_start(struct pool *pool, int64_t assignment_id, int resumed)
 
 /* Events from the rest of the pool. */
 
+/*
+ * Written straight into the runner's input, as runner_queue() would print
+ * the event's tree: every live update comes this way.
+ */
 void
 pool_runner_agent_event(struct pool *pool, int64_t agent_id,
     const char *event, const cJSON *data)
 {
 	struct pool_runner *r = pool_runner_of_agent(pool, agent_id);
-	cJSON *ev;
+	struct buf *b;
 
-	if (!r)
+	if (!r || r->closing || !proc_open(r->proc))
 		return;
-	ev = agent_event(event, agent_id);
-	if (data)
-		msg_set(ev, "data", msg_dup(data));
-	runner_queue(r, ev);
+	b = &r->proc->in;
+	buf_addstr(b, "{\"event\":");
+	msg_print_str(event, b);
+	buf_addstr(b, ",\"agent_id\":");
+	msg_print_id(agent_id, b);
+	if (data) {
+		buf_addstr(b, ",\"data\":");
+		msg_print(data, b);
+	}
+	if (r->proc->shared) {
+		buf_addstr(b, ",\"assignment_id\":");
+		msg_print_id(r->assignment_id, b);
+	}
+	buf_addstr(b, "}\n");
+	proc_dirty(r->proc);
 }
 
 void
