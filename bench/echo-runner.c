@@ -37,23 +37,6 @@ answer(const char *line, size_t len, struct buf *out)
 	msg_free(e);
 }
 
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int
 main(void)
 {
@@ -73,7 +56,7 @@ main(void)
 		    at = (size_t)(nl - in.buf) + 1)
 			answer(in.buf + at, (size_t)(nl - in.buf) - at, &out);
 		buf_remove_front(&in, at);
-		if (out.len && write_all(1, out.buf, out.len) < 0)
+		if (out.len && buf_write_fd(1, out.buf, out.len) < 0)
 			return 1;
 		buf_reset(&out);
 	}

@@ -179,3 +179,24 @@ buf_read_file(struct buf *b, const char *path, size_t max)
 	errno = saved;
 	return ret;
 }
+
+int
+buf_write_fd(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (!n)
+				errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -47,5 +47,7 @@ void buf_remove_front(struct buf *b, size_t n);
 int buf_read_file(struct buf *b, const char *path, size_t max);
 /* Read all of FD until end of file.  Same return convention. */
 int buf_read_fd(struct buf *b, int fd, size_t max);
+/* Write all LEN bytes of DATA to FD.  Same return convention. */
+int buf_write_fd(int fd, const void *data, size_t len);
 
 #endif

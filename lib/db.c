@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "imap.h"
 #include "metrics.h"
 #include "log.h"
 #include "xalloc.h"
@@ -622,16 +623,6 @@ db_close(struct db *db)
  * text, at most half full.
  */
 
-static uint32_t
-hash_str(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
 static struct stmt_slot *
 slot_find(struct stmt_slot *slots, size_t nslots, const char *sql,
     uint32_t hash)
@@ -689,7 +680,7 @@ is_blank_tail(const char *tail)
 sqlite3_stmt *
 db_stmt(struct db *db, const char *sql)
 {
-	uint32_t hash = hash_str(sql);
+	uint32_t hash = str_hash(sql);
 	struct stmt_slot *slot;
 	sqlite3_stmt *stmt;
 	const char *tail;

@@ -107,3 +107,13 @@ imap_release(struct imap *m)
 	m->slot = NULL;
 	m->size = m->used = m->count = 0;
 }
+
+uint32_t
+str_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}

@@ -29,4 +29,10 @@ void imap_put(struct imap *m, int64_t key, void *val);
 void imap_del(struct imap *m, int64_t key, const void *val);
 void imap_release(struct imap *m);
 
+/*
+ * The string hash of the project's tables keyed by text (FNV-1a): short
+ * keys such as ids and SQL text, none chosen by an adversary.
+ */
+uint32_t str_hash(const char *s);
+
 #endif

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "path.h"
 #include "xalloc.h"
 #include "banned.h"
@@ -160,7 +161,6 @@ int
 path_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char *tmp = xasprintf("%s.tmp.XXXXXX", path);
-	const char *p = data;
 	int fd, saved;
 
 	fd = mkostemp(tmp, O_CLOEXEC);
@@ -168,18 +168,7 @@ path_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 		goto fail;
 	if (fchmod(fd, mode) < 0)
 		goto fail_fd;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail_fd;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	if (fsync(fd) < 0)
+	if (buf_write_fd(fd, data, len) < 0 || fsync(fd) < 0)
 		goto fail_fd;
 	if (close(fd) < 0) {
 		fd = -1;

@@ -97,22 +97,6 @@ site_page_name(const char *task_source, char **errp)
 	return xstrdup(name);
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Copy the regular file SRC to the new file DST. */
 static int
 copy_file(const char *src, const char *dst, char **errp)
@@ -144,7 +128,7 @@ copy_file(const char *src, const char *dst, char **errp)
 			    strerror(errno));
 			break;
 		}
-		if (write_all(out, chunk, (size_t)n)) {
+		if (buf_write_fd(out, chunk, (size_t)n)) {
 			r = fail(errp, "cannot write '%s': %s", dst,
 			    strerror(errno));
 			break;
@@ -175,7 +159,7 @@ write_text(const char *dir, const char *name, const char *text, size_t len,
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	int r = 0;
 
-	if (fd < 0 || write_all(fd, text, len))
+	if (fd < 0 || buf_write_fd(fd, text, len))
 		r = fail(errp, "cannot write '%s': %s", path, strerror(errno));
 	if (fd >= 0 && close(fd) && !r)
 		r = fail(errp, "cannot write '%s': %s", path, strerror(errno));

@@ -1,24 +1,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap.h"
 #include "io.h"
 #include "log.h"
 #include "xalloc.h"
 #include "banned.h"
-
-/* FNV-1a: short keys (ids), no adversarial worst case worth a keyed hash
- * here because ids that are not the pool's never enter a map. */
-static uint32_t
-hash_str(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s) {
-		h ^= (unsigned char)*s++;
-		h *= 16777619u;
-	}
-	return h;
-}
 
 static void
 grow(struct smap *m)
@@ -49,7 +36,7 @@ smap_get(const struct smap *m, const char *key)
 
 	if (!m->nbuckets)
 		return NULL;
-	h = hash_str(key);
+	h = str_hash(key);
 	for (e = m->buckets[h & (m->nbuckets - 1)]; e; e = e->next)
 		if (e->hash == h && !strcmp(e->key, key))
 			return e;
@@ -63,7 +50,7 @@ smap_put(struct smap *m, struct smap_entry *e)
 
 	if (m->count + 1 > m->nbuckets / 4 * 3)
 		grow(m);
-	e->hash = hash_str(e->key);
+	e->hash = str_hash(e->key);
 	i = e->hash & (m->nbuckets - 1);
 	e->next = m->buckets[i];
 	m->buckets[i] = e;

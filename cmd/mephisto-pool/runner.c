@@ -81,7 +81,7 @@
  */
 struct seen_ids {
 	char *ids[RUNNER_SEEN_MAX];
-	uint64_t hash[RUNNER_SEEN_MAX];
+	uint32_t hash[RUNNER_SEEN_MAX];
 	size_t next;			/* the slot to fill next */
 };
 
@@ -545,23 +545,12 @@ cmd_log(struct runner_proc *p, const cJSON *c)
 		log_info("runner [%ld]: %s", (long)p->pid, t);
 }
 
-/* FNV-1a. */
-static uint64_t
-id_hash(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 int
 pool_runner_update_seen(struct pool_runner *r, int64_t agent_id,
     const char *update_id)
 {
 	struct seen_ids *s = NULL;
-	uint64_t h = id_hash(update_id);
+	uint32_t h = str_hash(update_id);
 	size_t i;
 
 	for (i = 0; i < r->nr_agents; i++)
