@@ -234,7 +234,7 @@ PY
 # shared_runner_py: a runner for a shared_runner run that writes every
 # event it reads to events.jsonl, echoes live updates to their agent, and
 # on a live update {"fail": ID} fails that assignment (without an id when
-# ID is empty).
+# ID is empty).  Given "EXIT_ON_END=1" it exits after its first end event.
 shared_runner_py() {
 	cat > "$BATS_TEST_TMPDIR/r.py" <<'PY'
 import json, os, sys
@@ -245,6 +245,8 @@ for line in sys.stdin:
     e = json.loads(line)
     if e["event"] == "ping":
         print(json.dumps({"command": "pong"}), flush=True)
+    if e["event"] == "end" and os.environ.get("EXIT_ON_END"):
+        break
     if e["event"] == "live_update":
         if "fail" in e["data"]:
             c = {"command": "fail", "reason": "asked to"}
@@ -254,7 +256,7 @@ for line in sys.stdin:
         else:
             print(json.dumps({"command": "send", "agent_id": e["agent_id"], "data": {"echo": e["data"]["text"]}}), flush=True)
 PY
-	sql "UPDATE task_runs SET init_params = json_set(init_params, '$.blueprint.runner', 'EVENTS=$BATS_TEST_TMPDIR/events.jsonl exec python3 $BATS_TEST_TMPDIR/r.py')"
+	sql "UPDATE task_runs SET init_params = json_set(init_params, '$.blueprint.runner', '${1:+$1 }EVENTS=$BATS_TEST_TMPDIR/events.jsonl exec python3 $BATS_TEST_TMPDIR/r.py')"
 }
 
 events() {
@@ -301,6 +303,8 @@ live_update() {
 	# A shared runner's fail must name the assignment; then only it fails.
 	run -0 pool_send <<<"$(live_update "$b" '{"update_id":"u3","fail":""}')"
 	wait_for 10 pool_log_has "bad 'fail' command: .*assignment_id"
+	run -0 pool_send <<<"$(live_update "$b" '{"update_id":"u3b","fail":"12345678"}')"
+	wait_for 10 pool_log_has "bad 'fail' command: assignment 12345678 is not in progress"
 	status_is "$b" "in task"
 	run -0 pool_send <<<"$(live_update "$b" "{\"update_id\":\"u4\",\"fail\":\"$(asg "$b")\"}")"
 	wait_for 10 unit_status_is "$b" expired
@@ -328,5 +332,45 @@ live_update() {
 	c=$(jq -r .data.agent_id <<<"$output")
 	status_is "$c" "in task"
 	wait_for 10 eval '[ "$(grep -c "runner \[.*\] started for the run" "$BATS_TEST_TMPDIR/pool.log")" -eq 2 ]'
+	pool_stop
+}
+
+@test "live: a shared runner that exits while no assignment is in progress is not a failure; the next assignment starts another" {
+	live_run 2 1 '"shared_runner": true'
+	shared_runner_py EXIT_ON_END=1
+	pool_start
+	run -0 pool_send <<<"$(reg_packet ann)"
+	a=$(jq -r .data.agent_id <<<"$output")
+	wait_for 10 pool_log_has "runner \[.*\] started for the run"
+	run -0 pool_send <<<"$(submit_packet "$a")"
+	wait_for 10 pool_log_has "the run's runner \[.*\] exited with status 0"
+	[ "$(sql "SELECT count(*) FROM run_events WHERE event = 'runner_failed'")" -eq 0 ]
+	status_is "$a" completed
+	run -0 pool_send <<<"$(reg_packet bob)"
+	b=$(jq -r .data.agent_id <<<"$output")
+	status_is "$b" "in task"
+	wait_for 10 eval '[ "$(grep -c "runner \[.*\] started for the run" "$BATS_TEST_TMPDIR/pool.log")" -eq 2 ]'
+	# The new runner serves bob.
+	run -0 pool_send -a -t 3000 <<<"$(live_update "$b" '{"update_id":"u1","text":"again"}')"
+	jq -e "select(.packet_type == \"client_bound_live_update\" and .subject_id == \"$b\" and .data.echo == \"again\")" <<<"$output"
+	pool_stop
+}
+
+@test "live: after a pool restart the assignments in progress resume on one shared runner" {
+	live_run 2 1 '"shared_runner": true'
+	shared_runner_py
+	pool_start
+	{ reg_packet ann; reg_packet bob; } | pool_send > "$BATS_TEST_TMPDIR/regs.out"
+	a=$(agent_of ann) b=$(agent_of bob)
+	wait_for 10 eval '[ "$(events "select(.event == \"agent_joined\")" | wc -l)" -eq 2 ]'
+	pool_kill
+	pool_start
+	wait_for 10 eval '[ "$(grep -c "was in progress: starting its runner again" "$BATS_TEST_TMPDIR/pool.log")" -eq 2 ]'
+	wait_for 10 eval '[ "$(events "select(.event == \"start\" and .resumed)" | wc -l)" -eq 2 ]'
+	[ "$(grep -c "runner \[.*\] started for the run" "$BATS_TEST_TMPDIR/pool.log")" -eq 1 ]
+	status_is "$a" "in task"
+	status_is "$b" "in task"
+	run -0 pool_send -a -t 3000 <<<"$(live_update "$a" '{"update_id":"u1","text":"back"}')"
+	jq -e "select(.packet_type == \"client_bound_live_update\" and .subject_id == \"$a\" and .data.echo == \"back\")" <<<"$output"
 	pool_stop
 }

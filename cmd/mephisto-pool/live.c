@@ -131,7 +131,7 @@ pool_live_check_over(struct pool *pool, int64_t assignment_id)
 	int64_t *ids = NULL;
 	size_t nr = 0;
 
-	if (!r || pool_runner_closing(r))
+	if (!r)
 		return;
 	if (pool_live_agents(pool, assignment_id, 0, &ids, &nr) < 0) {
 		error("cannot read the agents of assignment %" PRId64 ": %s",

@@ -292,9 +292,13 @@ void pool_runners_kill(struct pool *pool);
 /*
  * Shared by live.c and runner.c only.
  */
-/* The runner (not failed) of ASSIGNMENT_ID, or of AGENT_ID, or NULL. */
+/*
+ * The runner of ASSIGNMENT_ID while the assignment is in progress (its
+ * runner neither failed nor told it is over), or NULL.
+ */
 struct pool_runner *pool_runner_of_assignment(struct pool *pool,
     int64_t assignment_id);
+/* The runner (not failed) of AGENT_ID, or NULL. */
 struct pool_runner *pool_runner_of_agent(struct pool *pool, int64_t agent_id);
 /*
  * R's assignment is over: close its runner's input (after what is
@@ -308,8 +312,6 @@ void pool_runner_finish(struct pool_runner *r);
  */
 int pool_runner_update_seen(struct pool_runner *r, int64_t agent_id,
     const char *update_id);
-/* Whether R was told its assignment is over. */
-int pool_runner_closing(const struct pool_runner *r);
 /* The live agents of ASSIGNMENT_ID (in unit order), other than EXCEPT. */
 int pool_live_agents(struct pool *pool, int64_t assignment_id,
     int64_t except, int64_t **ids, size_t *nr);

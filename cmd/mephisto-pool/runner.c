@@ -128,7 +128,7 @@ pool_runner_of_assignment(struct pool *pool, int64_t assignment_id)
 	struct pool_runner *r = imap_get(&pool->runner_by_assignment,
 	    assignment_id);
 
-	return r && !r->failed ? r : NULL;
+	return r && !r->failed && !r->closing ? r : NULL;
 }
 
 struct pool_runner *
@@ -375,12 +375,6 @@ pool_runner_finish(struct pool_runner *r)
 	msg_set_id(ev, "assignment_id", r->assignment_id);
 	runner_queue(r, ev);
 	assignment_free(r);
-}
-
-int
-pool_runner_closing(const struct pool_runner *r)
-{
-	return r->closing;
 }
 
 /*
@@ -874,7 +868,7 @@ runner_for(struct pool *pool, int64_t assignment_id)
 
 	if (!pool->run.shared_runner)
 		return runner_spawn(pool, assignment_id);
-	if (p && !p->failed && !p->closing && p->infd >= 0)
+	if (p && proc_open(p) && !p->closing)
 		return p;
 	p = runner_spawn(pool, 0);
 	if (p)
@@ -891,14 +885,11 @@ pool_runner_start(struct pool *pool, int64_t assignment_id, int resumed)
 	size_t nr = 0, i;
 	cJSON *ev;
 
-	if (!pool->run.runner)
-		return;
 	/*
 	 * A runner still exiting after the assignment's last agents left
-	 * does not run the new ones: it has its input closed.
+	 * is not the assignment's any more: the new agents get another.
 	 */
-	r = pool_runner_of_assignment(pool, assignment_id);
-	if (r && !r->closing)
+	if (!pool->run.runner || pool_runner_of_assignment(pool, assignment_id))
 		return;
 	if (pool_live_agents(pool, assignment_id, 0, &ids, &nr) < 0) {
 		error("cannot read the agents of assignment %" PRId64 ": %s",
