@@ -165,6 +165,25 @@ timed() {
 	summary "$name" "$out" | tee -a "$DATA/summary"
 }
 
+# serve TASK_YML TASK_TYPE: launch TASK_YML in the background (pinned as
+# the system under test) and wait for its io and pool; sets RUN, RUN_DIR,
+# IO_PID, POOL_PID and HOSTPORT, and remembers the run in RUNS.
+serve() {
+	local i
+	$SUT "$BIN/mephisto-launch" "$1" --detach -q ||
+		die "cannot launch $1"
+	RUN=$(sqlite3 "$MEPHISTO_DB" "SELECT r.task_run_id FROM task_run_state r JOIN task_runs t USING (task_run_id) WHERE r.status = 'running' AND t.task_type = '$2' ORDER BY r.rowid DESC LIMIT 1")
+	RUNS+=("$RUN")
+	RUN_DIR=$DATA/runs/$RUN
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$RUN_DIR/io.port" ] && [ -s "$RUN_DIR/pool.pid" ] && break
+		sleep 0.1
+	done
+	IO_PID=$(cat "$RUN_DIR/io.pid") POOL_PID=$(cat "$RUN_DIR/pool.pid")
+	HOSTPORT=127.0.0.1:$(cat "$RUN_DIR/io.port")
+	echo "run $RUN served on $HOSTPORT (io $IO_PID, pool $POOL_PID)" >&2
+}
+
 echo "mephisto-c benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $(uname -sr), $NCPU CPU ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -198,18 +217,7 @@ timed "create + launch $UNITS units" bash -c "
 stop_all
 
 # The run the HTTP and WebSocket figures use.
-$SUT "$BIN/mephisto-launch" "$TASK/task.yml" --detach -q ||
-	die "cannot launch the benchmark task"
-RUN=$(sqlite3 "$MEPHISTO_DB" "SELECT task_run_id FROM task_run_state WHERE status = 'running' ORDER BY rowid DESC LIMIT 1")
-RUNS+=("$RUN")
-RUN_DIR=$DATA/runs/$RUN
-for ((i = 0; i < 100; i++)); do
-	[ -s "$RUN_DIR/io.port" ] && [ -s "$RUN_DIR/pool.pid" ] && break
-	sleep 0.1
-done
-IO_PID=$(cat "$RUN_DIR/io.pid") POOL_PID=$(cat "$RUN_DIR/pool.pid")
-HOSTPORT=127.0.0.1:$(cat "$RUN_DIR/io.port")
-echo "run $RUN served on $HOSTPORT (io $IO_PID, pool $POOL_PID)" >&2
+serve "$TASK/task.yml" static_task
 
 AG=$DATA/agents
 for c in 1 16 64; do
@@ -263,7 +271,6 @@ awk -v n="$LIVE_AGENTS" 'BEGIN { for (i = 1; i <= n; i++)
 # live_figures SHARED LABEL: launch the live task with shared_runner
 # SHARED, register its agents, measure, stop it.
 live_figures() {
-	local run
 	cat > "$LIVE/task.yml" <<YAML
 task:
   task_name: bench-live
@@ -284,17 +291,7 @@ provider:
 architect:
   port: 0
 YAML
-	$SUT "$BIN/mephisto-launch" "$LIVE/task.yml" --detach -q ||
-		die "cannot launch the live benchmark task"
-	run=$(sqlite3 "$MEPHISTO_DB" "SELECT r.task_run_id FROM task_run_state r JOIN task_runs t USING (task_run_id) WHERE r.status = 'running' AND t.task_type = 'live_task' ORDER BY r.rowid DESC LIMIT 1")
-	RUNS+=("$run")
-	RUN_DIR=$DATA/runs/$run
-	for ((i = 0; i < 100; i++)); do
-		[ -s "$RUN_DIR/io.port" ] && [ -s "$RUN_DIR/pool.pid" ] && break
-		sleep 0.1
-	done
-	IO_PID=$(cat "$RUN_DIR/io.pid") POOL_PID=$(cat "$RUN_DIR/pool.pid")
-	HOSTPORT=127.0.0.1:$(cat "$RUN_DIR/io.port")
+	serve "$LIVE/task.yml" live_task
 	rm -f "$LIVE/agents"
 	$LOAD "$GEN" -c 16 -n "$LIVE_AGENTS" -d 60 --agents "$LIVE/agents" \
 		register "$HOSTPORT" >&2
@@ -304,7 +301,7 @@ YAML
 	figure "live relay, $2, $LIVE_AGENTS ws, flat out" \
 		-c "$LIVE_AGENTS" -d "$SECS" --window 8 \
 		--agents "$LIVE/agents" ws-live
-	"$BIN/mephisto-launch" stop "$run" >/dev/null 2>&1
+	"$BIN/mephisto-launch" stop "$RUN" >/dev/null 2>&1
 }
 live_figures true "shared runner"
 live_figures false "runner per assignment"

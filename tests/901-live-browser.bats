@@ -54,25 +54,11 @@ agent_status() {
 	lsql "SELECT a.status FROM agents a JOIN workers w USING (worker_id) WHERE w.worker_name = 'worker-$1_sandbox'"
 }
 
-@test "chat: two browsers exchange messages both ways through the runner and both submit" {
-	launch_chat
-	chat 1 ann bob
-	chat 2 bob ann
-	finished ann
-	finished bob
-	grep -q "heard: hello from bob" "$BATS_TEST_TMPDIR/ann.out"
-	grep -q "heard: hello from ann" "$BATS_TEST_TMPDIR/bob.out"
-	grep -q "^submitted" "$BATS_TEST_TMPDIR/ann.out"
-	grep -q "^submitted" "$BATS_TEST_TMPDIR/bob.out"
-	wait_for 20 gone "$launch_pid"
-	wait "$launch_pid"
-	[ "$(count_units completed)" -eq 2 ]
-	run_id=$(only_run)
-	grep -q "assignment .* is over: its runner is told" "$MEPHISTO_DATA/runs/$run_id/pool.log"
-}
-
-@test "chat: with one shared runner for the run, two browsers exchange messages and both submit" {
-	launch_chat blueprint.shared_runner=true
+# chat_both_ways [OVERRIDES...]: the chat launched with OVERRIDES; ann and
+# bob hear each other and both submit; the run completes.  Sets $log to
+# the pool's log.
+chat_both_ways() {
+	launch_chat "$@"
 	chat 1 ann bob
 	chat 2 bob ann
 	finished ann
@@ -85,6 +71,15 @@ agent_status() {
 	wait "$launch_pid"
 	[ "$(count_units completed)" -eq 2 ]
 	log="$MEPHISTO_DATA/runs/$(only_run)/pool.log"
+}
+
+@test "chat: two browsers exchange messages both ways through the runner and both submit" {
+	chat_both_ways
+	grep -q "assignment .* is over: its runner is told" "$log"
+}
+
+@test "chat: with one shared runner for the run, two browsers exchange messages and both submit" {
+	chat_both_ways blueprint.shared_runner=true
 	grep -q "runner \[.*\] started for the run" "$log"
 	! grep -q "started for assignment" "$log"
 }
