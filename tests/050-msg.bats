@@ -181,6 +181,11 @@ load lib/common
 	assert_line -n 1 "${lines[0]}"
 }
 
+@test "msg: a packet written by hand is the line cJSON prints for its tree, for any timestamp" {
+	run -0 test-msg stamps 20000 0.001 -12.5 12 1e12 999999999999.9995 1e15 1e300 nan inf -inf -0.0004 0.0004
+	assert_output ""
+}
+
 @test "msg: timestamps print with millisecond precision" {
 	run -0 test-msg timestamp 1711361472.3456
 	assert_output "1711361472.346"

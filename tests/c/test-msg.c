@@ -10,6 +10,9 @@
  *   test-msg build TYPE SUBJECT [REQUEST_ID [TIMESTAMP]]
  *					build a packet around stdin's data
  *   test-msg timestamp T		print T with millisecond precision
+ *   test-msg stamps N [T...]		packets with the timestamps T and N
+ *					random ones, written by hand and as
+ *					a tree: print those that differ
  *   test-msg set			exercise the builders
  *   test-msg print			each string and number of the stdin
  *					array through msg_print_str() or
@@ -22,6 +25,7 @@
  * stderr as "test-msg: error: ..." with exit status 1.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +196,60 @@ build(int argc, char **argv)
 	return 0;
 }
 
+/* One timestamp of a random kind: epoch-like, small, negative, huge. */
+static double
+random_stamp(void)
+{
+	double x = drand48();
+
+	switch (lrand48() % 6) {
+	case 0:
+		return 1.7e9 + x * 1e8;
+	case 1:
+		return floor(1.7e9 + x * 1e8);
+	case 2:
+		return x * 100;
+	case 3:
+		return -x * 1e6;
+	case 4:
+		return x * 1e16;
+	default:
+		return round(x * 1e9) / 1000;
+	}
+}
+
+static int
+stamps(int argc, char **argv)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	struct msg_packet p = MSG_PACKET_INIT;
+	long i, n = atol(argv[0]), bad = 0;
+	cJSON *tree;
+
+	srand48(1);
+	p.packet_type = "heartbeat";
+	p.subject_id = "a";
+	for (i = 0; i < n + argc - 1; i++) {
+		p.client_timestamp = i < argc - 1 ? atof(argv[i + 1]) :
+		    random_stamp();
+		p.router_incoming_timestamp = random_stamp();
+		buf_reset(&a);
+		buf_reset(&b);
+		msg_packet_write(&p, &a);
+		tree = msg_packet_build(&p);
+		msg_write_line(tree, &b);
+		msg_free(tree);
+		if (strcmp(a.buf, b.buf)) {
+			printf("%.17g %.17g: %s vs %s", p.client_timestamp,
+			    p.router_incoming_timestamp, a.buf, b.buf);
+			bad++;
+		}
+	}
+	buf_release(&a);
+	buf_release(&b);
+	return bad ? 1 : 0;
+}
+
 static int
 set(void)
 {
@@ -279,13 +337,15 @@ main(int argc, char **argv)
 		msg_format_timestamp(&b, atof(argv[2]));
 		puts(b.buf);
 		buf_release(&b);
-	} else if (!strcmp(cmd, "set"))
+	} else if (!strcmp(cmd, "stamps") && argc > 2)
+		return stamps(argc - 2, argv + 2) || log_close_stdout();
+	else if (!strcmp(cmd, "set"))
 		set();
 	else if (!strcmp(cmd, "print"))
 		return print_direct() || log_close_stdout();
 	else {
 		fprintf(stderr, "usage: test-msg parse|nest|get|opt|packet|"
-		    "build|timestamp|set|print ...\n");
+		    "build|timestamp|stamps|set|print ...\n");
 		return 2;
 	}
 	return log_close_stdout();
