@@ -146,6 +146,30 @@ statuses() {
 	assert_equal "$(jq -r .packet_type <<<"${lines[2]}")" update_status
 }
 
+@test "io ws: many packets kept for a socket, small and large, arrive whole and in order" {
+	start_io_with_pool
+	register
+	# 300 packets of 1 to 70,000 bytes of text: frames of each length
+	# encoding, several writes' worth, waiting at once for one socket.
+	awk 'BEGIN {
+		for (x = "x"; length(x) < 70000; x = x x)
+			;
+		for (n = 1; n <= 300; n++) {
+			len = n % 50 == 0 ? 70000 : n % 3 == 0 ? 200 : n % 7
+			t = substr(x, 1, len)
+			printf "{\"packet_type\": \"client_bound_live_update\", \"subject_id\": \"1001\", \"data\": {\"n\": %d, \"text\": \"%s\"}}\n", n, t
+		}
+	}' > "$BATS_TEST_TMPDIR/pushes"
+	cat "$BATS_TEST_TMPDIR/pushes" > "$POOL_PUSH"
+	statuses > /dev/null	# io has read every push before this answer
+	ws 'send:{"packet_type": "alive", "subject_id": "1001"}' recv:301 \
+		> "$BATS_TEST_TMPDIR/ws.out"
+	run jq -r 'select(.packet_type == "client_bound_live_update") | "\(.data.n) \(.data.text | length)"' "$BATS_TEST_TMPDIR/ws.out"
+	assert_equal "${#lines[@]}" 300
+	assert_equal "$(printf '%s\n' "${lines[@]}" | md5sum)" \
+		"$(awk 'BEGIN { for (n = 1; n <= 300; n++) print n, n % 50 == 0 ? 70000 : n % 3 == 0 ? 200 : n % 7 }' | md5sum)"
+}
+
 @test "io ws: a closed socket is reported disconnect, its return alive" {
 	start_io_with_pool --lost-timeout 400
 	register

@@ -40,6 +40,7 @@ struct ipc_conn;
 #define IO_PING_TIMEOUT_MS 15000	/* silent socket => disconnect */
 #define IO_LOST_TIMEOUT_MS 10000	/* closed socket => disconnect */
 #define IO_HEADER_BYTES 8192		/* a request's header table */
+#define IO_SEND_BYTES (64u * 1024)	/* the most one send() is given */
 #define IO_TICK_MS 250			/* sweep of deadlines and liveness */
 #define IO_TRIM_BYTES (1 << 20)	/* free heap worth giving back */
 #define IO_DRAIN_MS 2000		/* stopping: time to finish answers */
@@ -220,6 +221,7 @@ struct io {
 	char *incoming_dir;		/* <run dir>/files/.incoming */
 	struct pool pool;
 	struct smap agents;
+	struct buf ws_batch;		/* frames written to a socket at once */
 	struct smap statics;		/* struct static_file by request path */
 	size_t statics_bytes;		/* their bodies in memory */
 	lws_sorted_usec_list_t tick;

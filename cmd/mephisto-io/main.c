@@ -250,10 +250,12 @@ static const struct lws_protocols protocols[] = {
 	/*
 	 * Each WebSocket gets a receive buffer of this size from
 	 * libwebsockets for as long as it is open; longer messages arrive
-	 * in pieces and are put together in the session's rx.
+	 * in pieces and are put together in the session's rx.  What is
+	 * sent is not cut to that size: an answer or a batch of frames goes
+	 * in one send() of up to IO_SEND_BYTES.
 	 */
 	{ "mephisto", http_callback, sizeof(struct session), 512, 0, NULL,
-	    0 },
+	    IO_SEND_BYTES },
 	{ "mephisto-pool", pool_callback, 0, 0, 0, NULL, 0 },
 	{ "mephisto-signal", signal_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
@@ -563,6 +565,7 @@ io_release(struct io *io)
 		ev_loop_destroy(io->loop);
 	pool_release(io);
 	agent_free_all(io);
+	buf_release(&io->ws_batch);
 	if (io->port > 0 && io->run_dir) {
 		port_file = path_join(io->run_dir, "io.port");
 		unlink(port_file);
@@ -610,6 +613,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	pool_init(&io);
+	buf_init(&io.ws_batch);
 	if (setup_dirs(&io, &a, &conf) || create_context(&io) ||
 	    create_metrics(&io) || write_port_file(&io) ||
 	    watch_signals(&io))
