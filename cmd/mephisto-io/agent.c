@@ -81,10 +81,8 @@ flush_unsent(struct agent *a)
 {
 	struct frame *f;
 
-	while (a->conn && (f = frameq_pop(&a->unsent))) {
-		ws_send(a->conn, (const char *)f->data + LWS_PRE, f->len);
-		free(f);
-	}
+	while (a->conn && (f = frameq_pop(&a->unsent)))
+		ws_send(a->conn, f);
 }
 
 int
@@ -155,11 +153,11 @@ agent_seen(struct io *io, struct agent *a)
 }
 
 void
-agent_deliver(struct io *io, struct agent *a, const char *s, size_t len)
+agent_deliver(struct io *io, struct agent *a, struct frame *f)
 {
 	a->touched_us = now_us();
 	if (a->conn) {
-		ws_send(a->conn, s, len);
+		ws_send(a->conn, f);
 		return;
 	}
 	if (a->unsent.count >= IO_UNSENT_MAX_FRAMES) {
@@ -167,7 +165,7 @@ agent_deliver(struct io *io, struct agent *a, const char *s, size_t len)
 		warn("agent %s has no socket; dropped its oldest unsent packet",
 		    a->id);
 	}
-	frameq_push(&a->unsent, frame_new(s, len));
+	frameq_push(&a->unsent, f);
 }
 
 struct sweep {

@@ -149,7 +149,9 @@ struct session {
 	struct agent *agent;		/* WebSocket: the agent it speaks for */
 	struct buf rx;			/* WebSocket: message being reassembled */
 	struct frameq outq;		/* WebSocket: frames to send */
+	struct session *flush_prev, *flush_next;	/* in io's flush list */
 	unsigned is_ws:1;
+	unsigned flush_queued:1;	/* WebSocket: in io's flush list */
 	unsigned closing:1;		/* WebSocket: close after the queue */
 	unsigned in_request:1;		/* HTTP: inside its request's callback */
 };
@@ -222,6 +224,7 @@ struct io {
 	struct pool pool;
 	struct smap agents;
 	struct buf ws_batch;		/* frames written to a socket at once */
+	struct session *flush;		/* sockets given frames (ws_flush) */
 	struct smap statics;		/* struct static_file by request path */
 	size_t statics_bytes;		/* their bodies in memory */
 	lws_sorted_usec_list_t tick;
@@ -285,11 +288,14 @@ int pool_callback(struct lws *wsi, enum lws_callback_reasons reason,
 void http_session_closed(struct io *io, struct session *s);
 
 /*
- * ws.c: queue the text LEN bytes of S to the browser socket of session C.
+ * ws.c: queue text frame F (taken) to the browser socket of session C;
+ * it is written when the loop next waits, or when the socket can take it.
  * Returns 0, or -1 when the queue is over its limit (the socket is then
  * closed).
  */
-int ws_send(struct session *c, const char *s, size_t len);
+int ws_send(struct session *c, struct frame *f);
+/* Write what ws_send() queued since the loop last waited (main loop). */
+void ws_flush(struct io *io);
 
 /* agent.c */
 struct agent *agent_find(struct io *io, const char *id);
@@ -305,9 +311,8 @@ int agent_bind(struct io *io, struct agent *a, struct session *c);
 void agent_socket_lost(struct io *io, struct session *c);
 /* A packet arrived from A's socket: A is alive (tell the pool if needed). */
 void agent_seen(struct io *io, struct agent *a);
-/* Send the frame text S to A's socket, or keep it until A has one. */
-void agent_deliver(struct io *io, struct agent *a, const char *s,
-    size_t len);
+/* Send frame F (taken) to A's socket, or keep it until A has one. */
+void agent_deliver(struct io *io, struct agent *a, struct frame *f);
 /* Statuses after which the pool no longer acts on an agent. */
 int agent_status_final(const char *status);
 /* Periodic sweep: report silent and lost sockets, forget idle agents. */
@@ -321,10 +326,16 @@ void pool_start(struct io *io);
 void pool_release(struct io *io);
 int pool_is_ready(struct io *io);
 /*
- * Send P to the pool, stamped with router_outgoing_timestamp.  Returns 0,
- * or -1 when the pool is not connected or its queue is full.
+ * Queue P to the pool, stamped with router_outgoing_timestamp; it is
+ * written by pool_flush().  Returns 0, or -1 when the pool is not
+ * connected or its queue is full.
  */
 int pool_send(struct io *io, struct msg_packet *p);
+/*
+ * Write what was queued to the pool since the loop last waited (main
+ * loop); what the socket does not take waits for its writable callback.
+ */
+void pool_flush(struct io *io);
 /*
  * Send P as a request: give it a fresh request_id (also written into P's
  * data with REQ_DATA_ID, and as its subject_id with REQ_SUBJECT_ID; P then

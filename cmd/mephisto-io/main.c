@@ -625,8 +625,12 @@ main(int argc, char **argv)
 	    (lws_usec_t)IO_TICK_MS * 1000);
 	if (proc_notify_ready())
 		warn_errno("cannot signal readiness");
-	while (!io.stop)
+	while (!io.stop) {
 		ev_run(io.loop, EVRUN_ONCE);
+		/* what this round of the loop gave sockets, in one write each */
+		ws_flush(&io);
+		pool_flush(&io);
+	}
 	rc = 0;
 out:
 	io_release(&io);

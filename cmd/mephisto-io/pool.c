@@ -85,8 +85,17 @@ pool_send(struct io *io, struct msg_packet *p)
 	ipc_conn_queue(pl->conn, b->buf, b->len);
 	if (b->alloc > 65536)
 		buf_release(b);
-	want_write(io);
 	return 0;
+}
+
+void
+pool_flush(struct io *io)
+{
+	struct pool *p = &io->pool;
+
+	if (p->state == POOL_READY && ipc_conn_out_pending(p->conn) &&
+	    ipc_conn_flush(p->conn) <= 0)
+		want_write(io);	/* the rest, or the error, in its callback */
 }
 
 void
@@ -360,7 +369,6 @@ on_to_agent(struct io *io, struct msg_packet *pkt)
 {
 	const char *subject = pkt->subject_id, *status = NULL;
 	struct agent *a;
-	struct frame *f;
 
 	if (!*subject || !strcmp(subject, PROTO_SYSTEM_SUBJECT)) {
 		log_info("ignored a %s packet without an agent from the pool",
@@ -378,9 +386,7 @@ on_to_agent(struct io *io, struct msg_packet *pkt)
 		memcpy(a->status, status, strlen(status) + 1);
 	pkt->request_id = NULL;
 	pkt->router_outgoing_timestamp = msg_now();
-	f = frame_packet(pkt);
-	agent_deliver(io, a, (const char *)f->data + LWS_PRE, f->len);
-	free(f);
+	agent_deliver(io, a, frame_packet(pkt));
 }
 
 static void

@@ -15,32 +15,55 @@
 #include "banned.h"
 
 int
-ws_send(struct session *c, const char *s, size_t len)
+ws_send(struct session *c, struct frame *f)
 {
-	if (c->closing)
+	struct io *io = io_of(c->wsi);
+
+	if (c->closing) {
+		free(f);
 		return -1;
-	if (c->outq.bytes + len > IO_WS_QUEUE_MAX) {
+	}
+	if (c->outq.bytes + f->len > IO_WS_QUEUE_MAX) {
 		warn("a browser socket does not read its packets; closing it");
+		free(f);
 		c->closing = 1;
 		frameq_clear(&c->outq);
 		lws_callback_on_writable(c->wsi);
 		return -1;
 	}
-	frameq_push(&c->outq, frame_new(s, len));
-	lws_callback_on_writable(c->wsi);
+	frameq_push(&c->outq, f);
+	if (!c->flush_queued) {
+		c->flush_queued = 1;
+		c->flush_next = io->flush;
+		c->flush_prev = NULL;
+		if (io->flush)
+			io->flush->flush_prev = c;
+		io->flush = c;
+	}
 	return 0;
+}
+
+static void
+flush_unlink(struct io *io, struct session *c)
+{
+	if (!c->flush_queued)
+		return;
+	if (c->flush_prev)
+		c->flush_prev->flush_next = c->flush_next;
+	else
+		io->flush = c->flush_next;
+	if (c->flush_next)
+		c->flush_next->flush_prev = c->flush_prev;
+	c->flush_queued = 0;
+	c->flush_prev = c->flush_next = NULL;
 }
 
 /* Send packet P to socket C, stamped with the time it leaves. */
 static void
 send_pkt(struct session *c, struct msg_packet *p)
 {
-	struct frame *f;
-
 	p->router_outgoing_timestamp = msg_now();
-	f = frame_packet(p);
-	ws_send(c, (const char *)f->data + LWS_PRE, f->len);
-	free(f);
+	ws_send(c, frame_packet(p));
 }
 
 static void
@@ -219,49 +242,79 @@ frame_header(struct buf *b, size_t len)
  * framed here and written as raw bytes in one go (up to IO_SEND_BYTES),
  * since under load a socket has several waiting and a send() each was
  * most of io's time.  libwebsockets keeps what the socket does not take
- * and sends it before anything else.
+ * and sends it before anything else.  Returns -1 on a write error.
  */
 static int
-writeable(struct io *io, struct session *c)
+write_frames(struct io *io, struct session *c)
 {
 	struct buf *b = &io->ws_batch;
 	struct frame *f = frameq_pop(&c->outq);
 	int n;
 
-	if (!f) {
-		if (c->closing) {
-			lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-			    NULL, 0);
-			return -1;
-		}
+	if (!f)
 		return 0;
-	}
 	if (!c->outq.head) {
 		n = lws_write(c->wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT);
 		free(f);
-	} else {
-		buf_reset(b);
-		buf_grow(b, LWS_PRE);
-		b->len = LWS_PRE;
-		for (;;) {
-			frame_header(b, f->len);
-			buf_add(b, f->data + LWS_PRE, f->len);
-			free(f);
-			f = c->outq.head;
-			if (!f || b->len + f->len > LWS_PRE + IO_SEND_BYTES)
-				break;
-			f = frameq_pop(&c->outq);
-		}
-		n = lws_write(c->wsi, (unsigned char *)b->buf + LWS_PRE,
-		    b->len - LWS_PRE, LWS_WRITE_RAW);
-		if (b->alloc > 4 * IO_SEND_BYTES)
-			buf_release(b);
+		return n < 0 ? -1 : 0;
 	}
-	if (n < 0)
+	buf_reset(b);
+	buf_grow(b, LWS_PRE);
+	b->len = LWS_PRE;
+	for (;;) {
+		frame_header(b, f->len);
+		buf_add(b, f->data + LWS_PRE, f->len);
+		free(f);
+		f = c->outq.head;
+		if (!f || b->len + f->len > LWS_PRE + IO_SEND_BYTES)
+			break;
+		f = frameq_pop(&c->outq);
+	}
+	n = lws_write(c->wsi, (unsigned char *)b->buf + LWS_PRE,
+	    b->len - LWS_PRE, LWS_WRITE_RAW);
+	if (b->alloc > 4 * IO_SEND_BYTES)
+		buf_release(b);
+	return n < 0 ? -1 : 0;
+}
+
+static int
+writeable(struct io *io, struct session *c)
+{
+	if (!c->outq.head && c->closing) {
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		    NULL, 0);
+		return -1;
+	}
+	if (write_frames(io, c))
 		return -1;
 	if (c->outq.head || c->closing)
 		lws_callback_on_writable(c->wsi);
 	return 0;
+}
+
+/*
+ * Write what every socket was given since the loop last waited, in one
+ * go each, without a round through the loop's writability (two
+ * epoll_ctl() calls a frame).  A socket that has output libwebsockets
+ * could not send yet, or more than one write's worth, or that is being
+ * closed, waits for its writable callback instead.
+ */
+void
+ws_flush(struct io *io)
+{
+	struct session *c;
+
+	while ((c = io->flush)) {
+		flush_unlink(io, c);
+		if (!c->closing && !lws_partial_buffered(c->wsi) &&
+		    write_frames(io, c)) {
+			/* the socket is broken: libwebsockets closes it */
+			c->closing = 1;
+			frameq_clear(&c->outq);
+		}
+		if (c->outq.head || c->closing)
+			lws_callback_on_writable(c->wsi);
+	}
 }
 
 int
@@ -284,6 +337,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return writeable(io, c);
 	case LWS_CALLBACK_CLOSED:
 		io->metrics.websockets--;
+		flush_unlink(io, c);
 		agent_socket_lost(io, c);
 		frameq_clear(&c->outq);
 		buf_release(&c->rx);
