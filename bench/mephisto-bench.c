@@ -46,6 +46,14 @@
  * Latencies are from the first byte of a request written to its whole
  * answer read.  cpu= is the generator's own CPU use over the run
  * (user + system time / wall time; 1.0 is one core saturated).
+ *
+ * ws-echo and ws-live measure the steady state: the run starts once
+ * every socket is up and --warmup seconds have passed, and lasts -d
+ * seconds from there; packets sent before it are answered but not
+ * counted.  --pids names processes (io, pool) whose CPU use over the
+ * measured run is printed too (pids_cpu=, and pids_wait= for the time
+ * they were runnable but waited for a CPU, both in cores, comma
+ * separated in the order given).
  */
 
 static const char usage_text[] =
@@ -62,6 +70,9 @@ static const char usage_text[] =
 "  --rate R         ws-echo, ws-live: packets per second over all sockets\n"
 "  --window W       ws-echo, ws-live without --rate: packets in flight per\n"
 "                   socket (default 4)\n"
+"  --warmup S       ws-echo, ws-live: seconds between every socket up and\n"
+"                   the measured run (default 0.5)\n"
+"  --pids LIST      report the CPU use of these processes over the run\n"
 "  --interval S     ws-hold: seconds between heartbeats (default 5)\n"
 "  --ready FILE     ws-hold: write a line to FILE once every socket is up\n";
 
@@ -72,6 +83,7 @@ enum mode { M_REGISTER, M_SUBMIT, M_STATIC, M_WS_ECHO, M_WS_LIVE, M_WS_HOLD };
 #define ECHOES(m) ((m) == M_WS_ECHO || (m) == M_WS_LIVE)
 
 #define RING 64			/* in-flight send times per connection */
+#define CONNECT_SECONDS 30	/* ws-echo, ws-live: for every socket up */
 
 struct conn {
 	int fd;
@@ -99,6 +111,13 @@ struct bench {
 	struct conn *conns;
 	int epfd;
 	double start, end;
+	double warmup;
+	double measure_from;	/* start of the measured run, 0: not yet */
+	int measuring;		/* the measured run has started */
+	double cpu0;		/* own CPU seconds at its start */
+	int npids;
+	long pids[8];
+	double pid_run[8], pid_wait[8];	/* at its start, then the use */
 	long sent, answers, errors, closed, opened;
 	double *lat;		/* microseconds */
 	size_t nr_lat, alloc_lat;
@@ -144,6 +163,8 @@ record(struct bench *b, struct conn *c)
 	t = c->sent[c->head];
 	c->head = (c->head + 1) % RING;
 	c->nr--;
+	if (!b->measure_from || t < b->measure_from)
+		return;		/* sent before the measured run */
 	ALLOC_GROW(b->lat, b->nr_lat + 1, b->alloc_lat);
 	b->lat[b->nr_lat++] = (now() - t) * 1e6;
 	b->answers++;
@@ -436,9 +457,9 @@ ws_heartbeat(struct bench *b, struct conn *c)
 	if (b->mode == M_WS_LIVE) {
 		s = xasprintf("{\"packet_type\": "
 		    "\"mephisto_bound_live_update\", \"subject_id\": \"%s\", "
-		    "\"data\": {\"update_id\": \"b%ld\", \"text\": "
+		    "\"data\": {\"update_id\": \"b%ld-%ld\", \"text\": "
 		    "\"benchmark\"}, \"client_timestamp\": %.6f}", c->agent,
-		    ++b->seq, wall_epoch());
+		    (long)getpid(), ++b->seq, wall_epoch());
 		ws_frame(c, s, strlen(s));
 		free(s);
 	} else {
@@ -591,9 +612,14 @@ on_event(struct bench *b, struct conn *c, uint32_t events)
 static void
 pace(struct bench *b, double t, long *due_sent)
 {
-	long due = (long)((t - b->start) * b->rate);
 	struct conn *c;
 	static int next;
+	long due;
+
+	/* The schedule starts once every socket is up. */
+	if (!b->measure_from)
+		return;
+	due = (long)((t - (b->measure_from - b->warmup)) * b->rate);
 
 	while (*due_sent < due) {
 		c = &b->conns[next++ % b->nconn];
@@ -719,6 +745,69 @@ parse_target(struct bench *b, const char *s)
 }
 
 static void
+parse_pids(struct bench *b, const char *s)
+{
+	char *end;
+
+	for (b->npids = 0; *s; s = *end ? end + 1 : end) {
+		if (b->npids == (int)ARRAY_SIZE(b->pids))
+			die("--pids: at most %zu processes", ARRAY_SIZE(b->pids));
+		b->pids[b->npids++] = strtol(s, &end, 10);
+		if (end == s || (*end && *end != ','))
+			die("--pids: '%s' is not a list of process ids", s);
+	}
+}
+
+/* Nanoseconds PID has run and has waited to run (/proc/PID/schedstat). */
+static void
+sched_of(long pid, double *run, double *wait)
+{
+	char path[64];
+	FILE *f;
+
+	*run = *wait = 0;
+	snprintf(path, sizeof(path), "/proc/%ld/schedstat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fscanf(f, "%lf %lf", run, wait) != 2)
+		*run = *wait = 0;
+	fclose(f);
+}
+
+/* The measured run starts (at T): take the CPU readings it is from. */
+static void
+begin_measuring(struct bench *b)
+{
+	int i;
+
+	b->measuring = 1;
+	b->cpu0 = cpu_seconds();
+	for (i = 0; i < b->npids; i++)
+		sched_of(b->pids[i], &b->pid_run[i], &b->pid_wait[i]);
+}
+
+/* Append the CPU use of --pids over ELAPSED seconds to the line. */
+static void
+print_pids(struct bench *b, double elapsed)
+{
+	double run, wait;
+	int i;
+
+	if (!b->npids)
+		return;
+	for (i = 0; i < b->npids; i++) {
+		sched_of(b->pids[i], &run, &wait);
+		b->pid_run[i] = (run - b->pid_run[i]) / 1e9 / elapsed;
+		b->pid_wait[i] = (wait - b->pid_wait[i]) / 1e9 / elapsed;
+	}
+	for (i = 0; i < b->npids; i++)
+		printf("%s%.3f", i ? "," : " pids_cpu=", b->pid_run[i]);
+	for (i = 0; i < b->npids; i++)
+		printf("%s%.3f", i ? "," : " pids_wait=", b->pid_wait[i]);
+}
+
+static void
 usage(int status)
 {
 	fputs(usage_text, status ? stderr : stdout);
@@ -735,6 +824,8 @@ parse_args(struct bench *b, int argc, char **argv)
 		{ "window", required_argument, NULL, 'w' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "ready", required_argument, NULL, 'R' },
+		{ "warmup", required_argument, NULL, 'W' },
+		{ "pids", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -745,6 +836,7 @@ parse_args(struct bench *b, int argc, char **argv)
 	b->duration = 3;
 	b->window = 4;
 	b->interval = 5;
+	b->warmup = 0.5;
 	b->path = "/";
 	while ((ch = getopt_long(argc, argv, "c:d:n:h", longopts,
 	    NULL)) != -1) {
@@ -759,6 +851,8 @@ parse_args(struct bench *b, int argc, char **argv)
 		case 'r': b->rate = atof(optarg); break;
 		case 'R': b->ready_path = optarg; break;
 		case 'w': b->window = atoi(optarg); break;
+		case 'W': b->warmup = atof(optarg); break;
+		case 'P': parse_pids(b, optarg); break;
 		default: usage(2);
 		}
 	}
@@ -792,9 +886,9 @@ main(int argc, char **argv)
 	struct bench b;
 	struct epoll_event evs[256];
 	struct rlimit rl;
-	double cpu0, t, elapsed;
+	double t, elapsed;
 	long due_sent = 0;
-	int i, n, live;
+	int i, n, live, up;
 
 	log_init("mephisto-bench");
 	memset(&b, 0, sizeof(b));
@@ -818,9 +912,15 @@ main(int argc, char **argv)
 	if (b.epfd < 0)
 		die_errno("cannot create an epoll set");
 	b.conns = xcalloc((size_t)b.nconn, sizeof(*b.conns));
-	cpu0 = cpu_seconds();
 	b.start = now();
 	b.end = b.start + b.duration;
+	if (ECHOES(b.mode)) {
+		/* until every socket is up; then the measured run is set */
+		b.end += CONNECT_SECONDS;
+	} else {
+		b.measure_from = b.start;
+		begin_measuring(&b);
+	}
 	for (i = 0; i < b.nconn; i++) {
 		buf_init(&b.conns[i].in);
 		buf_init(&b.conns[i].out);
@@ -833,10 +933,18 @@ main(int argc, char **argv)
 		t = now();
 		if (t >= b.end + (IS_WS(b.mode) ? 0 : 5))
 			break;
-		for (live = 0, i = 0; i < b.nconn; i++)
+		for (live = up = 0, i = 0; i < b.nconn; i++) {
 			live += b.conns[i].fd >= 0;
+			up += b.conns[i].fd >= 0 && b.conns[i].up == 1;
+		}
 		if (!live)
 			break;
+		if (ECHOES(b.mode) && !b.measure_from && up == b.nconn) {
+			b.measure_from = t + b.warmup;
+			b.end = b.measure_from + b.duration;
+		}
+		if (b.measure_from && !b.measuring && t >= b.measure_from)
+			begin_measuring(&b);
 		if (ECHOES(b.mode) && b.rate && t < b.end)
 			pace(&b, t, &due_sent);
 		if (b.mode == M_WS_HOLD)
@@ -852,7 +960,9 @@ main(int argc, char **argv)
 		if (ECHOES(b.mode) && b.rate && n == 0)
 			usleep(50);
 	}
-	elapsed = now() - b.start;
+	if (!b.measuring)
+		die("not every socket came up within %d s", CONNECT_SECONDS);
+	elapsed = now() - b.measure_from;
 	if (elapsed > b.duration && b.mode != M_REGISTER &&
 	    b.mode != M_SUBMIT && b.mode != M_STATIC)
 		elapsed = b.duration;
@@ -861,11 +971,13 @@ main(int argc, char **argv)
 		live += b.conns[i].fd >= 0 && b.conns[i].up == 1;
 	printf("mode=%s conns=%d up=%d sent=%ld answers=%ld errors=%ld "
 	    "secs=%.3f rate=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
-	    "max_ms=%.3f cpu=%.2f\n", argv[optind], b.nconn, live, b.sent,
+	    "max_ms=%.3f cpu=%.2f", argv[optind], b.nconn, live, b.sent,
 	    b.answers, b.errors, elapsed, (double)b.answers / elapsed,
 	    pct(b.lat, b.nr_lat, 0.5), pct(b.lat, b.nr_lat, 0.9),
 	    pct(b.lat, b.nr_lat, 0.99), pct(b.lat, b.nr_lat, 1.0),
-	    (cpu_seconds() - cpu0) / elapsed);
+	    (cpu_seconds() - b.cpu0) / elapsed);
+	print_pids(&b, elapsed);
+	putchar('\n');
 	for (i = 0; i < b.nconn; i++) {
 		if (b.conns[i].fd >= 0)
 			close(b.conns[i].fd);

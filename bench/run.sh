@@ -80,10 +80,6 @@ architect:
   port: 0
 YAML
 
-# sched PID: nanoseconds the process has run and has waited to run
-# (/proc/PID/schedstat): on a shared machine the wait is what others took.
-sched() { cut -d' ' -f1,2 "/proc/$1/schedstat" 2>/dev/null || echo "0 0"; }
-
 # summary NAME FILE: median and spread of the figures in FILE's lines.
 summary() {
 	awk -v name="$1" '
@@ -121,29 +117,30 @@ summary() {
 }
 
 # figure NAME GENERATOR-ARGS...: run the generator $REPS times and
-# summarise, with the CPU use of io and pool during each run, their CPU
-# time per answer (io_us, pool_us) and the share of the run they spent
-# waiting for a CPU (io_wait, pool_wait).
+# summarise, with the CPU use of io and pool over each measured run (the
+# generator reads it: --pids), their CPU time per answer (io_us,
+# pool_us) and the share of the run they spent waiting for a CPU
+# (io_wait, pool_wait).
 figure() {
-	local name=$1 out=$DATA/fig.$RANDOM r line t0 t1 i0 i1 p0 p1
+	local name=$1 out=$DATA/fig.$RANDOM r line
 	shift
 	: > "$out"
 	for ((r = 1; r <= REPS; r++)); do
-		i0=$(sched "$IO_PID") p0=$(sched "$POOL_PID") t0=$(date +%s%N)
-		line=$($LOAD "$GEN" "$@" "$HOSTPORT")
-		i1=$(sched "$IO_PID") p1=$(sched "$POOL_PID") t1=$(date +%s%N)
+		line=$($LOAD "$GEN" --pids "$IO_PID,$POOL_PID" "$@" "$HOSTPORT")
 		echo "  $name #$r: $line" >&2
 		line=${line/cpu=/gen=}
-		awk -v line="$line" -v s="$i0 $i1 $p0 $p1" -v t0="$t0" -v t1="$t1" 'BEGIN {
-			split(s, x, " ")
-			t = t1 - t0
-			io = x[3] - x[1]; iow = x[4] - x[2]
-			pl = x[7] - x[5]; plw = x[8] - x[6]
-			match(line, /answers=[0-9]+/)
-			ans = substr(line, RSTART + 8, RLENGTH - 8) + 0
-			if (ans < 1) ans = 1
+		awk -v line="$line" 'BEGIN {
+			n = split(line, kv, " ")
+			for (i = 1; i <= n; i++) {
+				split(kv[i], x, "=")
+				v[x[1]] = x[2]
+			}
+			split(v["pids_cpu"], c, ",")
+			split(v["pids_wait"], w, ",")
+			rate = v["rate"] > 0 ? v["rate"] : 1
+			sub(/ pids_cpu=.*/, "", line)
 			printf "%s io=%.2f pool=%.2f io_us=%.0f pool_us=%.0f io_wait=%.2f pool_wait=%.2f\n",
-			    line, io / t, pl / t, io / 1000 / ans, pl / 1000 / ans, iow / t, plw / t
+			    line, c[1], c[2], c[1] * 1e6 / rate, c[2] * 1e6 / rate, w[1], w[2]
 		}' >> "$out"
 	done
 	summary "$name" "$out" | tee -a "$DATA/summary"
@@ -254,6 +251,9 @@ if [ -e "$DATA/ready" ]; then
 else
 	echo "$SOCKETS WebSockets: not all sockets came up" | tee -a "$DATA/summary"
 fi
+# The static run is done with: its processes share CPU 0 with the live
+# run's otherwise.
+stop_all
 
 fi
 
