@@ -41,6 +41,7 @@ struct db {
 	int batch_open;		/* the batch's transaction is open */
 	int batch_lost;		/* SQLite rolled the whole batch back */
 	int savepoints;		/* db_begin() savepoints open in it */
+	uint64_t id_prefix;	/* the batch's ids' top bits, or 0 */
 	struct histogram lat_begin, lat_commit;	/* seconds, for metrics */
 };
 
@@ -340,6 +341,7 @@ db_batch_start(struct db *db)
 	db->batch_open = 0;
 	db->batch_lost = 0;
 	db->savepoints = 0;
+	db->id_prefix = 0;
 }
 
 int
@@ -708,6 +710,8 @@ db_stmt(struct db *db, const char *sql)
 	return stmt;
 }
 
+static int64_t batch_new_id(struct db *db);
+
 int
 db_insert_id(struct db *db, sqlite3_stmt *stmt, int param, int64_t *idp)
 {
@@ -716,7 +720,7 @@ db_insert_id(struct db *db, sqlite3_stmt *stmt, int param, int64_t *idp)
 
 	db_clear_err(db);
 	for (tries = 0; tries < 16; tries++) {
-		id = db_new_id();
+		id = db->batch ? batch_new_id(db) : db_new_id();
 		sqlite3_reset(stmt);
 		if (sqlite3_bind_int64(stmt, param, id) != SQLITE_OK)
 			break;
@@ -1082,6 +1086,35 @@ db_new_id(void)
 		id = (int64_t)(r >> 1);
 	} while (id < DB_ID_MIN);
 	return id;
+}
+
+/*
+ * The ids one batch inserts share their top ID_PREFIX_BITS, drawn at
+ * random for the batch, and differ in the other 40, drawn for each.  Each
+ * is still a random integer of the id range, and one id of a batch tells
+ * 40 random bits short of another; but they are neighbours in every
+ * B-tree keyed by them, so the commit of a round of registrations writes
+ * about one leaf page of each such table and index instead of one per
+ * registration.
+ */
+#define ID_LOW_BITS 40
+#define ID_PREFIX_BITS (63 - ID_LOW_BITS)
+
+static int64_t
+batch_new_id(struct db *db)
+{
+	uint64_t r;
+
+	if (test_ids_next < test_ids_n)
+		return test_ids[test_ids_next++];
+	/* A prefix above 0 keeps every id above DB_ID_MIN. */
+	while (!db->id_prefix) {
+		random_bytes(&r, sizeof(r));
+		db->id_prefix = r >> (64 - ID_PREFIX_BITS);
+	}
+	random_bytes(&r, sizeof(r));
+	return (int64_t)(db->id_prefix << ID_LOW_BITS |
+	    (r & ((UINT64_C(1) << ID_LOW_BITS) - 1)));
 }
 
 char *

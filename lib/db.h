@@ -29,7 +29,8 @@
  * this program knows is refused and left untouched.
  *
  * Ids are random integers in [DB_ID_MIN, INT64_MAX], INTEGER in SQL and
- * decimal strings everywhere else (db_id_format(), db_id_parse()).
+ * decimal strings everywhere else (db_id_format(), db_id_parse()); those
+ * of one batch (db_batch_start()) are drawn near each other.
  *
  * Ownership and threads: a struct db is one connection; use it from one
  * thread at a time, and never in a child after fork() (open a new one).  Statements returned by db_stmt() belong to the
@@ -159,6 +160,11 @@ int db_rollback(struct db *db);
  * batch wrote nothing, and -1 when the batch was rolled back (see
  * db_errmsg()); either way the connection is back to one transaction per
  * db_begin().  Batches do not nest.
+ *
+ * The ids db_insert_id() draws in a batch share their top 23 bits, drawn
+ * at random for the batch; the other 40 are drawn for each id.  They are
+ * random ids all the same, but neighbours in the tables and indexes keyed
+ * by them, so the batch's commit writes few pages of each.
  */
 void db_batch_start(struct db *db);
 int db_batch_end(struct db *db);

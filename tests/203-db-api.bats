@@ -40,6 +40,28 @@ OUT
 	assert_equal "$(printf '%s\n' "${lines[@]}" | sort -u | wc -l)" 2000
 }
 
+@test "the ids of one batch share their top 23 bits and differ in 40 random ones" {
+	run -0 test-db batch-ids "$MEPHISTO_DB" 50
+	run -0 sql "SELECT project_id, substr(project_name, 1, 7) FROM projects"
+	assert_equal "${#lines[@]}" 150
+	local line id kind
+	local -A prefixes=() low=()
+	for line in "${lines[@]}"; do
+		id=${line%%|*} kind=${line#*|}
+		# 2^40 <= id <= 2^63-1: bash's arithmetic is signed 64-bit
+		((id >= 1 << 40 && id > 0)) || fail "id out of range: $id"
+		prefixes[$kind]+="$((id >> 40)) "
+		low[$((id & ((1 << 40) - 1)))]=1
+	done
+	assert_equal "$(tr ' ' '\n' <<<"${prefixes[batch-1]}" | sort -u | grep -c .)" 1
+	assert_equal "$(tr ' ' '\n' <<<"${prefixes[batch-2]}" | sort -u | grep -c .)" 1
+	[ "${prefixes[batch-1]%% *}" != "${prefixes[batch-2]%% *}" ] ||
+		fail "two batches drew the same prefix"
+	# outside a batch every id is drawn whole
+	assert_equal "$(tr ' ' '\n' <<<"${prefixes[single-]}" | sort -u | grep -c .)" 50
+	assert_equal "${#low[@]}" 150
+}
+
 @test "id strings parse strictly" {
 	local s
 	for s in 1 1000000 9223372036854775807; do

@@ -440,6 +440,35 @@ cmd_batch(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * batch-ids PATH N: two batches of N projects each (batch-1-R,
+ * batch-2-R), then N projects one transaction each (single-T-0).
+ */
+static int
+cmd_batch_ids(int argc, char **argv)
+{
+	struct db *db;
+	long n, b;
+
+	if (argc != 3)
+		die("usage: test-db batch-ids PATH N");
+	n = num_arg(argv[2]);
+	db = open_or_die(argv[1]);
+	for (b = 1; b <= 2; b++) {
+		db_batch_start(db);
+		begin_rows(db, "batch", b, n, 0);
+		commit_or_die(db);
+		if (db_batch_end(db) < 0)
+			die("cannot commit batch %ld: %s", b, db_errmsg(db));
+	}
+	for (b = 1; b <= n; b++) {
+		begin_rows(db, "single", b, 1, 0);
+		commit_or_die(db);
+	}
+	db_close(db);
+	return 0;
+}
+
 /* pragmas PATH: the settings db_open() gives a connection. */
 static int
 cmd_pragmas(int argc, char **argv)
@@ -564,6 +593,7 @@ static const struct {
 	{ "parse", cmd_parse },
 	{ "txn", cmd_txn },
 	{ "batch", cmd_batch },
+	{ "batch-ids", cmd_batch_ids },
 	{ "pragmas", cmd_pragmas },
 	{ "cache-size", cmd_cache_size },
 	{ "change-mark", cmd_change_mark },
