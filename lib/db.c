@@ -1057,17 +1057,24 @@ db_test_set_ids(const int64_t *ids, size_t n)
 static void
 random_bytes(void *p, size_t len)
 {
+	unsigned char *b = p;
+	size_t got = 0;
 	ssize_t n;
 	int fd;
 
-	do
-		n = getrandom(p, len, 0);
-	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)len)
+	while (got < len) {
+		n = getrandom(b + got, len - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got == len)
 		return;
 	/* A kernel without getrandom(): read the device. */
 	fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || read(fd, p, len) != (ssize_t)len)
+	if (fd < 0 || read(fd, b + got, len - got) != (ssize_t)(len - got))
 		die_errno("cannot read random bytes");
 	close(fd);
 }
@@ -1089,16 +1096,37 @@ db_new_id(void)
 }
 
 /*
- * The ids one batch inserts share their top ID_PREFIX_BITS, drawn at
- * random for the batch, and differ in the other 40, drawn for each.  Each
- * is still a random integer of the id range, and one id of a batch tells
- * 40 random bits short of another; but they are neighbours in every
- * B-tree keyed by them, so the commit of a round of registrations writes
- * about one leaf page of each such table and index instead of one per
- * registration.
+ * Ids drawn together (those one batch inserts, or db_new_ids()) share
+ * their top ID_PREFIX_BITS, drawn at random for the lot, and differ in
+ * the other 40, drawn for each.  Each is still a random integer of the id
+ * range, and one id of a lot tells 40 random bits short of another; but
+ * they are neighbours in every B-tree keyed by them: the commit of a round
+ * of registrations writes about one leaf page of each such table and index
+ * instead of one per registration, and a new run's units go into a range
+ * of their own instead of between every unit already there.
  */
 #define ID_LOW_BITS 40
 #define ID_PREFIX_BITS (63 - ID_LOW_BITS)
+#define ID_LOW_MASK ((UINT64_C(1) << ID_LOW_BITS) - 1)
+
+/* A prefix above 0 keeps every id above DB_ID_MIN. */
+static uint64_t
+id_prefix_new(void)
+{
+	uint64_t r;
+
+	do {
+		random_bytes(&r, sizeof(r));
+		r >>= 64 - ID_PREFIX_BITS;
+	} while (!r);
+	return r;
+}
+
+static int64_t
+id_join(uint64_t prefix, uint64_t r)
+{
+	return (int64_t)(prefix << ID_LOW_BITS | (r & ID_LOW_MASK));
+}
 
 static int64_t
 batch_new_id(struct db *db)
@@ -1107,14 +1135,40 @@ batch_new_id(struct db *db)
 
 	if (test_ids_next < test_ids_n)
 		return test_ids[test_ids_next++];
-	/* A prefix above 0 keeps every id above DB_ID_MIN. */
-	while (!db->id_prefix) {
-		random_bytes(&r, sizeof(r));
-		db->id_prefix = r >> (64 - ID_PREFIX_BITS);
-	}
+	if (!db->id_prefix)
+		db->id_prefix = id_prefix_new();
 	random_bytes(&r, sizeof(r));
-	return (int64_t)(db->id_prefix << ID_LOW_BITS |
-	    (r & ((UINT64_C(1) << ID_LOW_BITS) - 1)));
+	return id_join(db->id_prefix, r);
+}
+
+static int
+cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void
+db_new_ids(int64_t *ids, size_t n)
+{
+	uint64_t prefix = id_prefix_new(), r;
+	size_t i;
+	int again;
+
+	random_bytes(ids, n * sizeof(*ids));
+	for (i = 0; i < n; i++)
+		ids[i] = id_join(prefix, (uint64_t)ids[i]);
+	do {
+		again = 0;
+		qsort(ids, n, sizeof(*ids), cmp_id);
+		for (i = 1; i < n; i++)
+			if (ids[i] == ids[i - 1]) {
+				random_bytes(&r, sizeof(r));
+				ids[i] = id_join(prefix, r);
+				again = 1;
+			}
+	} while (again);
 }
 
 char *

@@ -239,6 +239,12 @@ int db_check(struct db *db, char **errp);
  * Never fails (like xmalloc, it dies if the system has no randomness).
  */
 int64_t db_new_id(void);
+/*
+ * N distinct new ids in ascending order into IDS, drawn together as a
+ * batch's are (see db_batch_start()): for rows inserted in bulk, which
+ * then go into a range of each B-tree of their own.
+ */
+void db_new_ids(int64_t *ids, size_t n);
 
 /*
  * For tests: make the next N calls of db_new_id() return IDS[0..N-1] (the

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -233,60 +232,13 @@ task_run_insert(struct db *db, const struct task_config *cfg,
 	return 0;
 }
 
-static int
-cmp_id(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * Fill IDS[0..n) with random ids in [DB_ID_MIN, INT64_MAX], as
- * db_new_id() does, but from one getrandom() call for the lot: creating a
- * large run would otherwise spend much of its time in the system call.
- */
-static void
-random_ids(int64_t *ids, size_t n)
-{
-	uint64_t span = (uint64_t)INT64_MAX - (uint64_t)DB_ID_MIN + 1;
-	unsigned char *p = (unsigned char *)ids;
-	size_t len = n * sizeof(*ids), got = 0, i;
-	ssize_t r;
-
-	while (got < len) {
-		r = getrandom(p + got, len - got, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			for (i = 0; i < n; i++)
-				ids[i] = db_new_id();
-			return;
-		}
-		got += (size_t)r;
-	}
-	for (i = 0; i < n; i++)
-		ids[i] = DB_ID_MIN + (int64_t)((uint64_t)ids[i] % span);
-}
-
-/* N distinct random ids in ascending order (caller frees). */
+/* N distinct new ids in ascending order (caller frees). */
 static int64_t *
 sorted_ids(size_t n)
 {
 	int64_t *ids = xcalloc(n ? n : 1, sizeof(*ids));
-	size_t i;
-	int again;
 
-	random_ids(ids, n);
-	do {
-		again = 0;
-		qsort(ids, n, sizeof(*ids), cmp_id);
-		for (i = 1; i < n; i++)
-			if (ids[i] == ids[i - 1]) {
-				ids[i] = db_new_id();
-				again = 1;
-			}
-	} while (again);
+	db_new_ids(ids, n);
 	return ids;
 }
 

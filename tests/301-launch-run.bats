@@ -28,6 +28,24 @@ setup() {
 	[ "$(jq -r 'keys|join(",")' <<<"$params")" = "architect,blueprint,provider,task" ]
 }
 
+@test "a run's units get ids near each other, in the data's order; the next run's are elsewhere" {
+	make_task "$T" 20
+	first=$(mephisto-launch --create-only "$T/task.yml" 2>/dev/null)
+	second=$(mephisto-launch --create-only "$T/task.yml" 2>/dev/null)
+	local run
+	for run in "$first" "$second"; do
+		# one 23-bit prefix for the run's units, another for its assignments
+		[ "$(sql "SELECT COUNT(DISTINCT unit_id >> 40) FROM units WHERE task_run_id = $run")" -eq 1 ]
+		[ "$(sql "SELECT COUNT(DISTINCT assignment_id >> 40) FROM assignments WHERE task_run_id = $run")" -eq 1 ]
+		[ "$(sql "SELECT MIN(unit_id) >= 1 << 40 FROM units")" -eq 1 ]
+		# ids ascend with the rows of the data file
+		run -0 sql "SELECT json_extract(d.shared, '\$.n') FROM units u JOIN assignment_data d USING (assignment_id) WHERE u.task_run_id = $run ORDER BY u.unit_id"
+		assert_equal "$(tr '\n' ' ' <<<"$output")" "$(seq -s ' ' 1 20) "
+	done
+	[ "$(sql "SELECT COUNT(DISTINCT unit_id >> 40) FROM units")" -eq 2 ]
+	[ "$(sql "SELECT COUNT(DISTINCT unit_id & ((1 << 40) - 1)) FROM units")" -eq 40 ]
+}
+
 @test "100,000 units are created from a JSON lines file" {
 	make_task "$T" 1
 	awk 'BEGIN { for (i = 0; i < 100000; i++) printf "{\"text\": \"item %d\"}\n", i }' > "$T/data.jsonl"
