@@ -27,6 +27,18 @@ struct stmt_slot {
 	sqlite3_stmt *stmt;	/* prepared from sql */
 };
 
+/*
+ * Where the SQL text at an address was last found: callers pass the same
+ * literal each time, so its address finds the statement without hashing
+ * the text (which is still compared).
+ */
+#define STMT_HINTS 64
+struct stmt_hint {
+	const char *key;	/* the caller's pointer */
+	const char *sql;	/* the cached copy of its text */
+	sqlite3_stmt *stmt;
+};
+
 struct db {
 	sqlite3 *handle;
 	char *path;		/* as given to db_open() */
@@ -37,6 +49,7 @@ struct db {
 	struct stmt_slot *slots; /* open-addressing hash table */
 	size_t nslots;		/* a power of two, or 0 */
 	size_t nused;		/* slots holding a statement */
+	struct stmt_hint hints[STMT_HINTS];
 	int batch;		/* between db_batch_start() and _end() */
 	int batch_open;		/* the batch's transaction is open */
 	int batch_lost;		/* SQLite rolled the whole batch back */
@@ -666,6 +679,7 @@ stmt_cache_free(struct db *db)
 	free(db->slots);
 	db->slots = NULL;
 	db->nslots = db->nused = 0;
+	memset(db->hints, 0, sizeof(db->hints));
 }
 
 /* Whether TAIL (after the first statement) holds only blanks or ';'. */
@@ -682,18 +696,24 @@ is_blank_tail(const char *tail)
 sqlite3_stmt *
 db_stmt(struct db *db, const char *sql)
 {
-	uint32_t hash = str_hash(sql);
+	struct stmt_hint *hint = &db->hints[((uintptr_t)sql >> 3) &
+	    (STMT_HINTS - 1)];
 	struct stmt_slot *slot;
 	sqlite3_stmt *stmt;
 	const char *tail;
+	uint32_t hash;
 
 	db_clear_err(db);
+	if (hint->key == sql && strcmp(hint->sql, sql) == 0) {
+		stmt = hint->stmt;
+		goto found;
+	}
+	hash = str_hash(sql);
 	if (db->nslots) {
 		slot = slot_find(db->slots, db->nslots, sql, hash);
 		if (slot->sql) {
-			sqlite3_reset(slot->stmt);
-			sqlite3_clear_bindings(slot->stmt);
-			return slot->stmt;
+			stmt = slot->stmt;
+			goto hint;
 		}
 	}
 	if (sqlite3_prepare_v2(db->handle, sql, -1, &stmt, &tail) != SQLITE_OK)
@@ -707,6 +727,13 @@ db_stmt(struct db *db, const char *sql)
 	slot->hash = hash;
 	slot->stmt = stmt;
 	db->nused++;
+hint:
+	hint->key = sql;
+	hint->sql = slot->sql;
+	hint->stmt = stmt;
+found:
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
 	return stmt;
 }
 
@@ -1054,8 +1081,9 @@ db_test_set_ids(const int64_t *ids, size_t n)
 	test_ids_next = 0;
 }
 
+/* LEN bytes from the kernel's random source. */
 static void
-random_bytes(void *p, size_t len)
+getrandom_all(void *p, size_t len)
 {
 	unsigned char *b = p;
 	size_t got = 0;
@@ -1077,6 +1105,47 @@ random_bytes(void *p, size_t len)
 	if (fd < 0 || read(fd, b + got, len - got) != (ssize_t)(len - got))
 		die_errno("cannot read random bytes");
 	close(fd);
+}
+
+/*
+ * Small draws (an id at a time) come from a buffer filled by one system
+ * call for 64 of them.  A child process after fork() starts with an
+ * empty buffer, so that it never draws the bytes its parent draws.
+ */
+#define RANDOM_BUF 512
+
+static _Thread_local unsigned char random_buf[RANDOM_BUF];
+static _Thread_local size_t random_left;
+static pthread_once_t random_once = PTHREAD_ONCE_INIT;
+
+static void
+random_forget(void)
+{
+	random_left = 0;
+}
+
+static void
+random_setup(void)
+{
+	pthread_atfork(NULL, NULL, random_forget);
+}
+
+static void
+random_bytes(void *p, size_t len)
+{
+	if (len > RANDOM_BUF / 8) {
+		getrandom_all(p, len);
+		return;
+	}
+	if (random_left < len) {
+		pthread_once(&random_once, random_setup);
+		getrandom_all(random_buf, RANDOM_BUF);
+		random_left = RANDOM_BUF;
+	}
+	random_left -= len;
+	memcpy(p, random_buf + random_left, len);
+	/* Used bytes are not kept. */
+	memset(random_buf + random_left, 0, len);
 }
 
 int64_t

@@ -40,6 +40,12 @@ OUT
 	assert_equal "$(printf '%s\n' "${lines[@]}" | sort -u | wc -l)" 2000
 }
 
+@test "a child process after fork draws other ids than its parent" {
+	run -0 test-db random-fork 20
+	assert_equal "${#lines[@]}" 41
+	assert_equal "$(printf '%s\n' "${lines[@]}" | sort -u | wc -l)" 41
+}
+
 @test "the ids of one batch share their top 23 bits and differ in 40 random ones" {
 	run -0 test-db batch-ids "$MEPHISTO_DB" 50
 	run -0 sql "SELECT project_id, substr(project_name, 1, 7) FROM projects"

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -357,6 +358,35 @@ cmd_random(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * random-fork N: draw an id, fork, then the child and the parent (after
+ * the child) each print N new ids.
+ */
+static int
+cmd_random_fork(int argc, char **argv)
+{
+	char buf[DB_ID_BUFSZ];
+	long n, i;
+	pid_t pid;
+
+	if (argc != 2)
+		die("usage: test-db random-fork N");
+	n = num_arg(argv[1]);
+	printf("%s\n", db_id_format(db_new_id(), buf));
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		die_errno("cannot fork");
+	if (pid > 0 && waitpid(pid, NULL, 0) < 0)
+		die_errno("cannot wait");
+	for (i = 0; i < n; i++)
+		printf("%s\n", db_id_format(db_new_id(), buf));
+	fflush(stdout);
+	if (!pid)
+		_exit(0);
+	return 0;
+}
+
 /* parse STRING: print the id, formatted back, or why it is refused. */
 static int
 cmd_parse(int argc, char **argv)
@@ -590,6 +620,7 @@ static const struct {
 	{ "stmt", cmd_stmt },
 	{ "ids", cmd_ids },
 	{ "random", cmd_random },
+	{ "random-fork", cmd_random_fork },
 	{ "parse", cmd_parse },
 	{ "txn", cmd_txn },
 	{ "batch", cmd_batch },
