@@ -140,6 +140,7 @@ req_free(struct http_req *r)
 void
 http_session_closed(struct io *io, struct session *s)
 {
+	session_flush_unlink(io, s);
 	req_free(s->req);
 	s->req = NULL;
 }
@@ -156,9 +157,12 @@ reply_typed(struct session *s, int status, const char *type,
 	r->resp = frame_new(body, len);
 	r->resp_type = type;
 	r->phase = 1;
-	/* An answer made in the request's own callback is written there. */
+	/*
+	 * An answer made in the request's own callback is written there,
+	 * any other once the loop's callbacks are done (http_flush()).
+	 */
 	if (!s->in_request)
-		lws_callback_on_writable(s->wsi);
+		session_flush_add(io_of(s->wsi), s);
 }
 
 static void
@@ -274,6 +278,20 @@ write_answer(struct session *s)
 	req_free(r);
 	s->req = NULL;
 	return lws_http_transaction_completed(s->wsi) ? -1 : 0;
+}
+
+void
+http_flush(struct session *s)
+{
+	/* What libwebsockets still holds of an earlier write goes first. */
+	if (lws_partial_buffered(s->wsi)) {
+		lws_callback_on_writable(s->wsi);
+		return;
+	}
+	/* A connection to close: as a callback returning -1 would. */
+	if (write_answer(s) < 0)
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND,
+		    LWS_TO_KILL_ASYNC);
 }
 
 /* Agent ids are the pool's: digits, letters, '_' and '-'. */

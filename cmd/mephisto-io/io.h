@@ -151,7 +151,7 @@ struct session {
 	struct frameq outq;		/* WebSocket: frames to send */
 	struct session *flush_prev, *flush_next;	/* in io's flush list */
 	unsigned is_ws:1;
-	unsigned flush_queued:1;	/* WebSocket: in io's flush list */
+	unsigned flush_queued:1;	/* in io's flush list */
 	unsigned closing:1;		/* WebSocket: close after the queue */
 	unsigned in_request:1;		/* HTTP: inside its request's callback */
 };
@@ -224,7 +224,7 @@ struct io {
 	struct pool pool;
 	struct smap agents;
 	struct buf ws_batch;		/* frames written to a socket at once */
-	struct session *flush;		/* sockets given frames (ws_flush) */
+	struct session *flush;		/* sessions to write (sessions_flush) */
 	struct smap statics;		/* struct static_file by request path */
 	size_t statics_bytes;		/* their bodies in memory */
 	lws_sorted_usec_list_t tick;
@@ -286,6 +286,8 @@ int pool_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 /* http.c: free the request state of a closing connection. */
 void http_session_closed(struct io *io, struct session *s);
+/* http.c: write the answer made outside the request's callback (flush). */
+void http_flush(struct session *s);
 
 /*
  * ws.c: queue text frame F (taken) to the browser socket of session C;
@@ -294,8 +296,14 @@ void http_session_closed(struct io *io, struct session *s);
  * closed).
  */
 int ws_send(struct session *c, struct frame *f);
-/* Write what ws_send() queued since the loop last waited (main loop). */
-void ws_flush(struct io *io);
+/*
+ * Write, once the loop's callbacks are done, the frames ws_send() queued
+ * and the HTTP answers made outside their request's callback (main loop).
+ */
+void sessions_flush(struct io *io);
+/* Put C in (or take it out of) the list sessions_flush() writes. */
+void session_flush_add(struct io *io, struct session *c);
+void session_flush_unlink(struct io *io, struct session *c);
 
 /* agent.c */
 struct agent *agent_find(struct io *io, const char *id);

@@ -628,7 +628,7 @@ main(int argc, char **argv)
 	while (!io.stop) {
 		ev_run(io.loop, EVRUN_ONCE);
 		/* what this round of the loop gave sockets, in one write each */
-		ws_flush(&io);
+		sessions_flush(&io);
 		pool_flush(&io);
 	}
 	rc = 0;

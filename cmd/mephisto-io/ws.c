@@ -32,19 +32,25 @@ ws_send(struct session *c, struct frame *f)
 		return -1;
 	}
 	frameq_push(&c->outq, f);
-	if (!c->flush_queued) {
-		c->flush_queued = 1;
-		c->flush_next = io->flush;
-		c->flush_prev = NULL;
-		if (io->flush)
-			io->flush->flush_prev = c;
-		io->flush = c;
-	}
+	session_flush_add(io, c);
 	return 0;
 }
 
-static void
-flush_unlink(struct io *io, struct session *c)
+void
+session_flush_add(struct io *io, struct session *c)
+{
+	if (c->flush_queued)
+		return;
+	c->flush_queued = 1;
+	c->flush_next = io->flush;
+	c->flush_prev = NULL;
+	if (io->flush)
+		io->flush->flush_prev = c;
+	io->flush = c;
+}
+
+void
+session_flush_unlink(struct io *io, struct session *c)
 {
 	if (!c->flush_queued)
 		return;
@@ -295,17 +301,21 @@ writeable(struct io *io, struct session *c)
 /*
  * Write what every socket was given since the loop last waited, in one
  * go each, without a round through the loop's writability (two
- * epoll_ctl() calls a frame).  A socket that has output libwebsockets
- * could not send yet, or more than one write's worth, or that is being
- * closed, waits for its writable callback instead.
+ * epoll_ctl() calls a frame or an answer).  A socket that has output
+ * libwebsockets could not send yet, or more than one write's worth, or
+ * that is being closed, waits for its writable callback instead.
  */
 void
-ws_flush(struct io *io)
+sessions_flush(struct io *io)
 {
 	struct session *c;
 
 	while ((c = io->flush)) {
-		flush_unlink(io, c);
+		session_flush_unlink(io, c);
+		if (!c->is_ws) {
+			http_flush(c);
+			continue;
+		}
 		if (!c->closing && !lws_partial_buffered(c->wsi) &&
 		    write_frames(io, c)) {
 			/* the socket is broken: libwebsockets closes it */
@@ -337,7 +347,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return writeable(io, c);
 	case LWS_CALLBACK_CLOSED:
 		io->metrics.websockets--;
-		flush_unlink(io, c);
+		session_flush_unlink(io, c);
 		agent_socket_lost(io, c);
 		frameq_clear(&c->outq);
 		buf_release(&c->rx);
