@@ -505,13 +505,20 @@ db_configure(struct db *db, char **errp)
  * Create PATH with mode 0600 if it does not exist, so that SQLite (which
  * would use 0644) opens a private file, and report a missing folder or a
  * permission problem with errno's words rather than SQLite's "unable to
- * open database file".
+ * open database file".  A file that exists is only checked, never opened:
+ * closing a descriptor of it would drop every POSIX lock this process
+ * holds on it, those of its SQLite connections already open included,
+ * and another process could then take the log for unused and remove it.
  */
 static int
 create_file(const char *path, char **errp)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd;
 
+	if (access(path, R_OK | W_OK) == 0)
+		return 0;
+	fd = errno == ENOENT ?
+	    open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
 	if (fd < 0) {
 		*errp = xasprintf("cannot open database '%s': %s", path,
 		    strerror(errno));

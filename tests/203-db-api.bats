@@ -68,6 +68,11 @@ OUT
 	assert_equal "${#low[@]}" 150
 }
 
+@test "a second connection in a process leaves the first one's locks alone" {
+	run -0 test-db second-open "$MEPHISTO_DB"
+	assert_output 'first-1-0 second-1-0'
+}
+
 @test "id strings parse strictly" {
 	local s
 	for s in 1 1000000 9223372036854775807; do

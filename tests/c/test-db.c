@@ -499,6 +499,42 @@ cmd_batch_ids(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * second-open PATH: commit a project with one connection, open a second,
+ * let another process open and close the database, commit another
+ * project with the first connection, and print what another process sees.
+ */
+static int
+cmd_second_open(int argc, char **argv)
+{
+	struct db *first, *second;
+	char *cmd;
+
+	if (argc != 2)
+		die("usage: test-db second-open PATH");
+	first = open_or_die(argv[1]);
+	begin_rows(first, "first", 1, 1, 0);
+	commit_or_die(first);
+	second = open_or_die(argv[1]);
+	cmd = xasprintf("sqlite3 '%s' 'SELECT count(*) FROM projects' "
+	    ">/dev/null", argv[1]);
+	if (system(cmd) != 0)
+		die("cannot run: %s", cmd);
+	free(cmd);
+	begin_rows(first, "second", 1, 1, 0);
+	commit_or_die(first);
+	fflush(stdout);
+	cmd = xasprintf("sqlite3 '%s' 'SELECT group_concat(project_name, "
+	    "\" \") FROM (SELECT project_name FROM projects ORDER BY 1)'",
+	    argv[1]);
+	if (system(cmd) != 0)
+		die("cannot run: %s", cmd);
+	free(cmd);
+	db_close(second);
+	db_close(first);
+	return 0;
+}
+
 /* pragmas PATH: the settings db_open() gives a connection. */
 static int
 cmd_pragmas(int argc, char **argv)
@@ -625,6 +661,7 @@ static const struct {
 	{ "txn", cmd_txn },
 	{ "batch", cmd_batch },
 	{ "batch-ids", cmd_batch_ids },
+	{ "second-open", cmd_second_open },
 	{ "pragmas", cmd_pragmas },
 	{ "cache-size", cmd_cache_size },
 	{ "change-mark", cmd_change_mark },
