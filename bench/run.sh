@@ -9,7 +9,9 @@
 #
 # Environment: MEPHISTO_BUILD (the build folder, default build/default),
 # BENCH_REPS (3), BENCH_SECONDS per repetition (2), BENCH_UNITS (100000),
-# BENCH_SOCKETS for the memory figure (10000), BENCH_ONLY=live for the
+# BENCH_SERVED_UNITS for the run the registrations draw from (400000: the
+# registration figures must not run out of units), BENCH_SOCKETS for the
+# memory figure (10000), BENCH_ONLY=live for the
 # live-update figures alone, BENCH_KEEP=1 keeps the
 # data folder.  Benchmarks print; they never fail on a slow machine.
 
@@ -21,6 +23,7 @@ GEN=$BUILD/bench/mephisto-bench
 REPS=${BENCH_REPS:-3}
 SECS=${BENCH_SECONDS:-2}
 UNITS=${BENCH_UNITS:-100000}
+SERVED_UNITS=${BENCH_SERVED_UNITS:-400000}
 SOCKETS=${BENCH_SOCKETS:-10000}
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -213,8 +216,21 @@ timed "create + launch $UNITS units" bash -c "
 	done"
 stop_all
 
-# The run the HTTP and WebSocket figures use.
-serve "$TASK/task.yml" static_task
+# The run the HTTP and WebSocket figures use: the same task, with enough
+# units for every registration the figures make (a registration refused
+# for want of a unit is answered at once, and would count as one).
+SERVED=$DATA/served
+mkdir -p "$SERVED"
+cp "$TASK/task.html" "$SERVED/"
+sed 's/^  task_name: bench$/  task_name: bench-served/' "$TASK/task.yml" \
+	> "$SERVED/task.yml"
+awk -v n="$SERVED_UNITS" 'BEGIN { for (i = 1; i <= n; i++)
+	printf "{\"text\": \"row %d of the benchmark\", \"n\": %d}\n", i, i }' \
+	> "$SERVED/data.jsonl"
+serve "$SERVED/task.yml" static_task
+until [ "$(sqlite3 "$MEPHISTO_DB" "SELECT count(*) FROM units WHERE task_run_id = $RUN AND status = 'launched'")" = "$SERVED_UNITS" ]; do
+	sleep 0.1
+done
 
 AG=$DATA/agents
 for c in 1 16 64; do
