@@ -283,14 +283,17 @@ write_answer(struct session *s)
 void
 http_flush(struct session *s)
 {
+	/* S may be gone once the transaction is completed. */
+	struct lws *wsi = s->wsi;
+
 	/* What libwebsockets still holds of an earlier write goes first. */
-	if (lws_partial_buffered(s->wsi)) {
-		lws_callback_on_writable(s->wsi);
+	if (lws_partial_buffered(wsi)) {
+		lws_callback_on_writable(wsi);
 		return;
 	}
 	/* A connection to close: as a callback returning -1 would. */
 	if (write_answer(s) < 0)
-		lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND,
+		lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND,
 		    LWS_TO_KILL_ASYNC);
 }
 

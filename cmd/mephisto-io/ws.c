@@ -335,6 +335,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
+		/* an HTTP answer of the connection may still be listed */
+		session_flush_unlink(io, c);
 		memset(c, 0, sizeof(*c));
 		c->wsi = wsi;
 		c->is_ws = 1;
