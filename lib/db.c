@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -513,19 +514,22 @@ db_configure(struct db *db, char **errp)
 static int
 create_file(const char *path, char **errp)
 {
+	struct stat st;
 	int fd;
 
-	if (access(path, R_OK | W_OK) == 0)
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			errno = EISDIR;
+		else if (access(path, R_OK | W_OK) == 0)
+			return 0;
+	} else if (errno == ENOENT &&
+	    (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) >= 0) {
+		close(fd);
 		return 0;
-	fd = errno == ENOENT ?
-	    open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
-	if (fd < 0) {
-		*errp = xasprintf("cannot open database '%s': %s", path,
-		    strerror(errno));
-		return -1;
 	}
-	close(fd);
-	return 0;
+	*errp = xasprintf("cannot open database '%s': %s", path,
+	    strerror(errno));
+	return -1;
 }
 
 static void random_bytes(void *p, size_t len);
@@ -686,7 +690,6 @@ stmt_cache_free(struct db *db)
 	free(db->slots);
 	db->slots = NULL;
 	db->nslots = db->nused = 0;
-	memset(db->hints, 0, sizeof(db->hints));
 }
 
 /* Whether TAIL (after the first statement) holds only blanks or ';'. */

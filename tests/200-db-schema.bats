@@ -97,6 +97,12 @@ last_migration() {
 	assert_equal "$stderr" "test-db: error: cannot open database '$MEPHISTO_DATA/no/such/database.db': No such file or directory"
 }
 
+@test "a folder where the database should be is reported as one" {
+	mkdir "$MEPHISTO_DATA/folder.db"
+	run -1 --separate-stderr test-db open "$MEPHISTO_DATA/folder.db"
+	assert_equal "$stderr" "test-db: error: cannot open database '$MEPHISTO_DATA/folder.db': Is a directory"
+}
+
 @test "a file that is not a database is reported and left alone" {
 	echo 'not a database' > "$MEPHISTO_DB"
 	run -1 --separate-stderr test-db open "$MEPHISTO_DB"
