@@ -70,7 +70,7 @@ OUT
 
 @test "a second connection in a process leaves the first one's locks alone" {
 	run -0 test-db second-open "$MEPHISTO_DB"
-	assert_output 'first-1-0 second-1-0'
+	assert_output $'first-1-0\nfirst-1-0 second-1-0'
 }
 
 @test "id strings parse strictly" {

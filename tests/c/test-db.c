@@ -499,16 +499,30 @@ cmd_batch_ids(int argc, char **argv)
 	return 0;
 }
 
+/* Print what the sqlite3 program, another process, reads of SQL in PATH. */
+static void
+other_process_reads(const char *path, const char *sql)
+{
+	char *cmd = xasprintf("sqlite3 '%s' '%s'", path, sql);
+
+	fflush(stdout);
+	if (system(cmd) != 0)
+		die("cannot run: %s", cmd);
+	free(cmd);
+}
+
 /*
  * second-open PATH: commit a project with one connection, open a second,
  * let another process open and close the database, commit another
- * project with the first connection, and print what another process sees.
+ * project with the first connection, and print what the other process
+ * reads each time.
  */
 static int
 cmd_second_open(int argc, char **argv)
 {
+	static const char names[] = "SELECT group_concat(project_name, "
+	    "\" \") FROM (SELECT project_name FROM projects ORDER BY 1)";
 	struct db *first, *second;
-	char *cmd;
 
 	if (argc != 2)
 		die("usage: test-db second-open PATH");
@@ -516,20 +530,10 @@ cmd_second_open(int argc, char **argv)
 	begin_rows(first, "first", 1, 1, 0);
 	commit_or_die(first);
 	second = open_or_die(argv[1]);
-	cmd = xasprintf("sqlite3 '%s' 'SELECT count(*) FROM projects' "
-	    ">/dev/null", argv[1]);
-	if (system(cmd) != 0)
-		die("cannot run: %s", cmd);
-	free(cmd);
+	other_process_reads(argv[1], names);
 	begin_rows(first, "second", 1, 1, 0);
 	commit_or_die(first);
-	fflush(stdout);
-	cmd = xasprintf("sqlite3 '%s' 'SELECT group_concat(project_name, "
-	    "\" \") FROM (SELECT project_name FROM projects ORDER BY 1)'",
-	    argv[1]);
-	if (system(cmd) != 0)
-		die("cannot run: %s", cmd);
-	free(cmd);
+	other_process_reads(argv[1], names);
 	db_close(second);
 	db_close(first);
 	return 0;
