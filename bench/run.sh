@@ -44,7 +44,7 @@ DATA=$(mktemp -d /tmp/mphb.XXXXXX)
 export MEPHISTO_HOME=$DATA/home MEPHISTO_CONFIG=$DATA/home/config.yml
 export MEPHISTO_DB=$DATA/database.db MEPHISTO_EXEC_PATH=$BIN
 export MEPHISTO_LOG_LEVEL=warn
-mkdir -p "$MEPHISTO_HOME" "$DATA/task"
+mkdir -p "$MEPHISTO_HOME"
 printf 'core:\n  main_data_directory: %s\n' "$DATA" > "$MEPHISTO_CONFIG"
 RUNS=()
 # stop_all: stop every run of the benchmark's database still served.
@@ -60,14 +60,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-TASK=$DATA/task
-printf '<p>${text}</p><input name="rating">\n' > "$TASK/task.html"
-awk -v n="$UNITS" 'BEGIN { for (i = 1; i <= n; i++)
-	printf "{\"text\": \"row %d of the benchmark\", \"n\": %d}\n", i, i }' \
-	> "$TASK/data.jsonl"
-cat > "$TASK/task.yml" <<YAML
+# static_task DIR NAME N: a static task NAME of N units in DIR.
+static_task() {
+	mkdir -p "$1"
+	printf '<p>${text}</p><input name="rating">\n' > "$1/task.html"
+	awk -v n="$3" 'BEGIN { for (i = 1; i <= n; i++)
+		printf "{\"text\": \"row %d of the benchmark\", \"n\": %d}\n", i, i }' \
+		> "$1/data.jsonl"
+	cat > "$1/task.yml" <<YAML
 task:
-  task_name: bench
+  task_name: $2
   task_title: Benchmark
   task_description: Load from mephisto-bench.
   task_reward: 0.01
@@ -82,6 +84,17 @@ provider:
 architect:
   port: 0
 YAML
+}
+TASK=$DATA/task
+static_task "$TASK" bench "$UNITS"
+
+# all_launched RUN N: wait until N units of RUN are launched.
+all_launched() {
+	until [ "$(sqlite3 "$MEPHISTO_DB" "SELECT count(*) FROM units WHERE task_run_id = $1 AND status = 'launched'")" = "$2" ]; do
+		sleep 0.05
+	done
+}
+export -f all_launched
 
 # summary NAME FILE: median and spread of the figures in FILE's lines.
 summary() {
@@ -210,27 +223,16 @@ timed "export $UNITS units (review)" "$BIN/mephisto-review" export --run "$CREAT
 IO_PID=0 POOL_PID=0
 timed "create + launch $UNITS units" bash -c "
 	$SUT '$BIN/mephisto-launch' '$TASK/task.yml' --detach -q
-	run=\$(sqlite3 '$MEPHISTO_DB' \"SELECT task_run_id FROM task_runs ORDER BY creation_date DESC, rowid DESC LIMIT 1\")
-	until [ \"\$(sqlite3 '$MEPHISTO_DB' \"SELECT count(*) FROM units WHERE task_run_id = \$run AND status = 'launched'\")\" = $UNITS ]; do
-		sleep 0.05
-	done"
+	all_launched \"\$(sqlite3 '$MEPHISTO_DB' \"SELECT task_run_id FROM task_runs ORDER BY creation_date DESC, rowid DESC LIMIT 1\")\" $UNITS"
 stop_all
 
 # The run the HTTP and WebSocket figures use: the same task, with enough
 # units for every registration the figures make (a registration refused
 # for want of a unit is answered at once, and would count as one).
 SERVED=$DATA/served
-mkdir -p "$SERVED"
-cp "$TASK/task.html" "$SERVED/"
-sed 's/^  task_name: bench$/  task_name: bench-served/' "$TASK/task.yml" \
-	> "$SERVED/task.yml"
-awk -v n="$SERVED_UNITS" 'BEGIN { for (i = 1; i <= n; i++)
-	printf "{\"text\": \"row %d of the benchmark\", \"n\": %d}\n", i, i }' \
-	> "$SERVED/data.jsonl"
+static_task "$SERVED" bench-served "$SERVED_UNITS"
 serve "$SERVED/task.yml" static_task
-until [ "$(sqlite3 "$MEPHISTO_DB" "SELECT count(*) FROM units WHERE task_run_id = $RUN AND status = 'launched'")" = "$SERVED_UNITS" ]; do
-	sleep 0.1
-done
+all_launched "$RUN" "$SERVED_UNITS"
 
 AG=$DATA/agents
 for c in 1 16 64; do
