@@ -165,13 +165,16 @@ bench-build: all $(BENCH_BINS)
 bench: bench-build
 	MEPHISTO_BUILD=$(CURDIR)/$(O) bench/run.sh
 
-# The test suite runs against this build folder.  BATS_JOBS > 1 runs test
-# files in parallel (needs GNU parallel).
+# The test suite runs against this build folder, BATS_JOBS files at a time
+# when GNU parallel is installed (BATS_JOBS=1: one at a time).  A file's
+# tests run in order: a job for each test costs more CPU than it saves.
 BATS ?= bats
 BATS_FLAGS ?=
+BATS_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+BATS_PARALLEL = $(if $(filter-out 0 1,$(BATS_JOBS)),$(if $(shell command -v parallel),--jobs $(BATS_JOBS) --no-parallelize-within-files))
 TESTS ?= tests
 check: all tests
-	MEPHISTO_BUILD=$(CURDIR)/$(O) VALGRIND=$(VALGRIND) $(BATS) $(BATS_FLAGS) $(TESTS)
+	MEPHISTO_BUILD=$(CURDIR)/$(O) VALGRIND=$(VALGRIND) $(BATS) $(BATS_PARALLEL) $(BATS_FLAGS) $(TESTS)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/mephisto \
