@@ -620,15 +620,39 @@ static void stmt_cache_free(struct db *db);
  * fsyncs, several a second, compete with the commits' log writes.
  */
 #define CHECKPOINT_PAGES 20000
+#define CHECKPOINT_PAGES_DEFAULT 1000
+
+static int
+checkpoint_pages(struct db *db, int pages)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint = %d", pages);
+	return db_exec(db, sql);
+}
 
 int
 db_checkpoint_seldom(struct db *db)
 {
-	char sql[64];
+	return checkpoint_pages(db, CHECKPOINT_PAGES);
+}
 
-	snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint = %d",
-	    CHECKPOINT_PAGES);
-	return db_exec(db, sql);
+int
+db_checkpoint_later(struct db *db)
+{
+	return checkpoint_pages(db, 0);
+}
+
+int
+db_checkpoint_now(struct db *db)
+{
+	int rc = sqlite3_wal_checkpoint_v2(db->handle, NULL,
+	    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	/* Busy: another connection is checkpointing. */
+	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+		return -1;
+	return checkpoint_pages(db, CHECKPOINT_PAGES_DEFAULT);
 }
 
 void

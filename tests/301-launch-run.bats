@@ -176,6 +176,21 @@ setup() {
 	[ "$(lsql "SELECT status FROM task_run_state")" = stopped ]
 }
 
+@test "once a new run's units are launched they are in the database file itself, not only in its log" {
+	make_task "$T" 3
+	run -0 mephisto-launch "$T/task.yml" --detach
+	run_id=$(only_run)
+	pid=$(cat "$MEPHISTO_DATA/runs/$run_id/launch.pid")
+	track_pid "$pid"
+	wait_for 30 eval '[ "$(count_units launched)" -eq 3 ]'
+	# immutable=1: the file alone, as a power cut that lost the log
+	# would leave it.
+	wait_for 10 eval '[ "$(sqlite3 "file:$MEPHISTO_DB?immutable=1" \
+	    "SELECT count(*) FROM units WHERE status = '\''launched'\''")" = 3 ]'
+	run -0 mephisto-launch stop "$run_id"
+	gone "$pid"
+}
+
 @test "a supervisor does not keep the memory it used to create a large run" {
 	# AddressSanitizer's quarantine and valgrind keep freed memory.
 	[ -z "${VALGRIND:-}" ] || skip "memory is valgrind's"

@@ -164,6 +164,13 @@ create_and_supervise(struct task_config *cfg, struct data_set *data,
 		db_close(db);
 		return code;
 	}
+	/*
+	 * The supervisor checkpoints once the units are launched: copying
+	 * the new run into the database file here, and the launch there,
+	 * would keep the workers waiting for both.
+	 */
+	if (!create_only && db_checkpoint_later(db) < 0)
+		die("%s", db_errmsg(db));
 	t0 = now_seconds();
 	if (run_create(db, cfg, data, &run_id, &err) < 0)
 		die("%s", err);

@@ -114,6 +114,7 @@ struct sup {
 	long long count_ms;	/* what that count took */
 	long long mark;		/* db_change_mark() before it */
 	struct run_counts counts;
+	int checkpoint;		/* due after the first launch (a new run) */
 	/* progress */
 	int tty;
 	int drawn;		/* a live line is on the terminal */
@@ -918,6 +919,12 @@ on_change(struct sup *s)
 	}
 	if (s->phase == PHASE_RUN && launch_more(s) < 0)
 		s->mark = -1;
+	if (s->checkpoint) {
+		s->checkpoint = 0;
+		if (db_checkpoint_now(s->db) < 0)
+			warn("cannot checkpoint the database: %s",
+			    db_errmsg(s->db));
+	}
 	if (s->phase == PHASE_DRAIN && s->counts.created + s->counts.launched &&
 	    expire_unheld(s) < 0)
 		s->mark = -1;
@@ -1269,6 +1276,8 @@ detach(struct sup *s, struct db **dbp)
 	db_close(*dbp);
 	*dbp = launch_open_db();
 	s->db = *dbp;
+	if (s->checkpoint && db_checkpoint_later(s->db) < 0)
+		die("%s", db_errmsg(s->db));
 	return 0;
 }
 
@@ -1333,6 +1342,7 @@ supervise(struct db **dbp, int64_t run_id, const struct task_config *cfg,
 	s.dir = launch_run_dir(run_id);
 	s.sock = run_file(&s, "pool.sock");
 	s.tty = isatty(2) && !o->detach;
+	s.checkpoint = !o->resume;
 	s.last_seq = max_seq(&s);
 	if (path_mkdir_p(s.dir, 0700) < 0)
 		die_errno("cannot create '%s'", s.dir);
