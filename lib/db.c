@@ -646,9 +646,11 @@ db_checkpoint_later(struct db *db)
 int
 db_checkpoint_now(struct db *db)
 {
-	int rc = sqlite3_wal_checkpoint_v2(db->handle, NULL,
-	    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	int rc;
 
+	db_clear_err(db);
+	rc = sqlite3_wal_checkpoint_v2(db->handle, NULL,
+	    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	/* Busy: another connection is checkpointing. */
 	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
 		return -1;
