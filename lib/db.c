@@ -56,6 +56,7 @@ struct db {
 	int batch_lost;		/* SQLite rolled the whole batch back */
 	int savepoints;		/* db_begin() savepoints open in it */
 	uint64_t id_prefix;	/* the batch's ids' top bits, or 0 */
+	int ckpt_pages;		/* autocheckpoint before db_checkpoint_later() */
 	struct histogram lat_begin, lat_commit;	/* seconds, for metrics */
 };
 
@@ -620,15 +621,13 @@ static void stmt_cache_free(struct db *db);
  * fsyncs, several a second, compete with the commits' log writes.
  */
 #define CHECKPOINT_PAGES 20000
-#define CHECKPOINT_PAGES_DEFAULT 1000
 
 static int
 checkpoint_pages(struct db *db, int pages)
 {
-	char sql[64];
-
-	snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint = %d", pages);
-	return db_exec(db, sql);
+	db_clear_err(db);
+	return sqlite3_wal_autocheckpoint(db->handle, pages) == SQLITE_OK ?
+	    0 : -1;
 }
 
 int
@@ -640,6 +639,9 @@ db_checkpoint_seldom(struct db *db)
 int
 db_checkpoint_later(struct db *db)
 {
+	if (!db->ckpt_pages && db_get_int(db, "PRAGMA wal_autocheckpoint",
+	    &db->ckpt_pages) < 0)
+		return -1;
 	return checkpoint_pages(db, 0);
 }
 
@@ -654,7 +656,11 @@ db_checkpoint_now(struct db *db)
 	/* Busy: another connection is checkpointing. */
 	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
 		return -1;
-	return checkpoint_pages(db, CHECKPOINT_PAGES_DEFAULT);
+	if (!db->ckpt_pages)
+		return 0;
+	rc = checkpoint_pages(db, db->ckpt_pages);
+	db->ckpt_pages = 0;
+	return rc;
 }
 
 void

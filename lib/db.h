@@ -207,7 +207,7 @@ int db_checkpoint_seldom(struct db *db);
  * A bulk write is about to be committed for someone who waits for it:
  * none of this connection's commits checkpoints until db_checkpoint_now(),
  * which checkpoints without waiting for other connections' readers or
- * writers (PASSIVE), and then goes back to SQLite's usual 1,000 pages.
+ * writers (PASSIVE), and then gives back the threshold it had before.
  */
 int db_checkpoint_later(struct db *db);
 int db_checkpoint_now(struct db *db);

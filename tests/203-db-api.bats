@@ -73,6 +73,13 @@ OUT
 	assert_output $'first-1-0\nfirst-1-0 second-1-0'
 }
 
+@test "a connection that checkpoints later gets its own threshold back afterwards" {
+	run -0 test-db checkpoint "$MEPHISTO_DB"
+	# SQLite's 1,000 pages; seldom's 20,000, held while deferred; and
+	# the deferred commit's 10 rows in the database file itself.
+	assert_output $'1000\n0\n20000\n10'
+}
+
 @test "id strings parse strictly" {
 	local s
 	for s in 1 1000000 9223372036854775807; do

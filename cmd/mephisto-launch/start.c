@@ -170,7 +170,7 @@ create_and_supervise(struct task_config *cfg, struct data_set *data,
 	 * would keep the workers waiting for both.
 	 */
 	if (!create_only && db_checkpoint_later(db) < 0)
-		die("%s", db_errmsg(db));
+		die("cannot set up the database: %s", db_errmsg(db));
 	t0 = now_seconds();
 	if (run_create(db, cfg, data, &run_id, &err) < 0)
 		die("%s", err);

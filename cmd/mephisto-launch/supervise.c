@@ -1276,8 +1276,6 @@ detach(struct sup *s, struct db **dbp)
 	db_close(*dbp);
 	*dbp = launch_open_db();
 	s->db = *dbp;
-	if (s->checkpoint && db_checkpoint_later(s->db) < 0)
-		die("%s", db_errmsg(s->db));
 	return 0;
 }
 
@@ -1353,6 +1351,9 @@ supervise(struct db **dbp, int64_t run_id, const struct task_config *cfg,
 			return r > 0 ? EXIT_OK : EXIT_FAIL;
 		}
 	}
+	/* Until on_change() checkpoints a new run, its commits do not. */
+	if (s.checkpoint && db_checkpoint_later(s.db) < 0)
+		die("cannot set up the database: %s", db_errmsg(s.db));
 	if (claim_run(&s) < 0) {
 		sup_release(&s);
 		return EXIT_FAIL;

@@ -539,6 +539,48 @@ cmd_second_open(int argc, char **argv)
 	return 0;
 }
 
+static void
+print_autocheckpoint(struct db *db)
+{
+	sqlite3_stmt *stmt = db_stmt(db, "PRAGMA wal_autocheckpoint");
+
+	if (!stmt || sqlite3_step(stmt) != SQLITE_ROW)
+		die("PRAGMA wal_autocheckpoint: %s", db_errmsg(db));
+	printf("%d\n", sqlite3_column_int(stmt, 0));
+}
+
+/*
+ * checkpoint PATH: the log threshold of a connection opened (then made
+ * seldom), after db_checkpoint_later() twice and a commit, and after
+ * db_checkpoint_now(); then the rows another process reads in the file
+ * alone (immutable: without the log), before this connection closes.
+ */
+static int
+cmd_checkpoint(int argc, char **argv)
+{
+	struct db *db;
+	char *uri;
+
+	if (argc != 2)
+		die("usage: test-db checkpoint PATH");
+	db = open_or_die(argv[1]);
+	print_autocheckpoint(db);
+	if (db_checkpoint_seldom(db) < 0 || db_checkpoint_later(db) < 0 ||
+	    db_checkpoint_later(db) < 0)
+		die("checkpoint later: %s", db_errmsg(db));
+	print_autocheckpoint(db);
+	begin_rows(db, "ckpt", 1, 10, 0);
+	commit_or_die(db);
+	if (db_checkpoint_now(db) < 0)
+		die("checkpoint now: %s", db_errmsg(db));
+	print_autocheckpoint(db);
+	uri = xasprintf("file:%s?immutable=1", argv[1]);
+	other_process_reads(uri, "SELECT count(*) FROM projects");
+	free(uri);
+	db_close(db);
+	return 0;
+}
+
 /* pragmas PATH: the settings db_open() gives a connection. */
 static int
 cmd_pragmas(int argc, char **argv)
@@ -666,6 +708,7 @@ static const struct {
 	{ "batch", cmd_batch },
 	{ "batch-ids", cmd_batch_ids },
 	{ "second-open", cmd_second_open },
+	{ "checkpoint", cmd_checkpoint },
 	{ "pragmas", cmd_pragmas },
 	{ "cache-size", cmd_cache_size },
 	{ "change-mark", cmd_change_mark },
