@@ -416,17 +416,6 @@ db_get_int(struct db *db, const char *sql, int *val)
 	}
 }
 
-int
-db_set_cache_size(struct db *db, int size, int *old)
-{
-	char sql[48];
-
-	if (old && db_get_int(db, "PRAGMA cache_size", old) < 0)
-		return -1;
-	snprintf(sql, sizeof(sql), "PRAGMA cache_size = %d", size);
-	return db_exec(db, sql);
-}
-
 long long
 db_change_mark(struct db *db)
 {

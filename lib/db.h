@@ -176,12 +176,6 @@ int db_batch_end(struct db *db);
  */
 int db_exec(struct db *db, const char *sql);
 /*
- * Set this connection's page cache (PRAGMA cache_size: pages, or KiB when
- * negative), first reading the setting it had into *OLD unless OLD is
- * NULL.  Returns 0, or -1 with nothing changed.
- */
-int db_set_cache_size(struct db *db, int size, int *old);
-/*
  * A number that differs from the one the last call gave whenever another
  * connection has committed a change since, or this one has changed rows
  * (PRAGMA data_version and sqlite3_total_changes64()).  -1 on an error.

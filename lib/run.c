@@ -440,14 +440,15 @@ int
 run_create(struct db *db, const struct task_config *cfg,
     const struct data_set *data, int64_t *run_idp, char **errp)
 {
-	int tries, r = -1, cache, big;
+	int tries, r = -1;
 
 	/*
-	 * A large run is written in one transaction: let SQLite keep its
-	 * pages in memory (up to 256 MiB) instead of spilling them to the
-	 * WAL and reading them back.
+	 * SQLite's default page cache (2 MiB) serves: a new run's pages are
+	 * each filled once, spilled to the log as the cache fills and their
+	 * memory used again.  A cache as large as the run (256 MiB) was slower
+	 * (100,000 units: 1.46 s against 1.28 s), every page allocated and
+	 * touched afresh, then all sorted and written at the commit.
 	 */
-	big = db_set_cache_size(db, -262144, &cache) == 0;
 	for (tries = 0; tries < 3; tries++) {
 		r = create_once(db, cfg, data, run_idp, errp);
 		if (r <= 0)
@@ -455,13 +456,6 @@ run_create(struct db *db, const struct task_config *cfg,
 		free(*errp);
 		*errp = NULL;
 	}
-	/*
-	 * Give the pages back now, while the heap is this process's alone:
-	 * freed after a fork (a detached supervisor, io and pool starting),
-	 * each one would first be copied.
-	 */
-	if (big)
-		db_set_cache_size(db, cache, NULL);
 	if (r > 0)
 		r = failx(NULL, errp, "cannot create the units: no free ids");
 	return r;

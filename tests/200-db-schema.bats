@@ -40,11 +40,6 @@ last_migration() {
 	assert_output $'journal_mode wal\nsynchronous 1\nforeign_keys 1'
 }
 
-@test "a connection's page cache is set and its former size given back" {
-	run -0 test-db cache-size "$MEPHISTO_DB" -262144 -2000 500
-	assert_output $'was -2000 now -262144\nwas -262144 now -2000\nwas -2000 now 500'
-}
-
 @test "a connection sees when the database changed, by itself or another, and when it did not" {
 	run -0 test-db change-mark "$MEPHISTO_DB" \
 	    "B:CREATE TABLE t(x)" "A:SELECT count(*) FROM t" \

@@ -203,7 +203,7 @@ setup() {
 	pid=$(cat "$MEPHISTO_DATA/runs/$run_id/launch.pid")
 	track_pid "$pid"
 	wait_for 30 eval '[ "$(count_units launched)" -eq 50000 ]'
-	# Creating the run held about 50 MiB of pages; serving it needs few.
+	# Creating the run wrote about 50 MiB of pages; serving it needs few.
 	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
 	echo "supervisor RSS: $rss KiB"
 	[ "$rss" -lt 16384 ]

@@ -211,7 +211,7 @@ cmd_commits(int argc, char **argv)
 {
 	long ntxn, rows, bytes, t;
 	struct db *db;
-	int old;
+	char sql[48];
 
 	if (argc != 6)
 		die("usage: test-db commits PATH NTXN ROWS BYTES PAGES");
@@ -219,7 +219,9 @@ cmd_commits(int argc, char **argv)
 	rows = num_arg(argv[3]);
 	bytes = num_arg(argv[4]);
 	db = open_or_die(argv[1]);
-	if (db_set_cache_size(db, (int)num_arg(argv[5]), &old) < 0)
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = %ld",
+	    num_arg(argv[5]));
+	if (db_exec(db, sql) < 0)
 		die("cannot set the cache size: %s", db_errmsg(db));
 	for (t = 1; t <= ntxn; t++) {
 		begin_rows(db, "c", t, rows, bytes);
@@ -608,30 +610,6 @@ cmd_pragmas(int argc, char **argv)
 	return 0;
 }
 
-/* cache-size PATH SIZE...: db_set_cache_size() to each SIZE in turn. */
-static int
-cmd_cache_size(int argc, char **argv)
-{
-	sqlite3_stmt *stmt;
-	struct db *db;
-	int i, old;
-
-	if (argc < 3)
-		die("usage: test-db cache-size PATH SIZE...");
-	db = open_or_die(argv[1]);
-	for (i = 2; i < argc; i++) {
-		if (db_set_cache_size(db, atoi(argv[i]), &old) < 0)
-			die("cannot set the cache size: %s", db_errmsg(db));
-		stmt = db_stmt(db, "PRAGMA cache_size");
-		if (!stmt || sqlite3_step(stmt) != SQLITE_ROW)
-			die("cannot read the cache size: %s", db_errmsg(db));
-		printf("was %d now %d\n", old, sqlite3_column_int(stmt, 0));
-		sqlite3_reset(stmt);
-	}
-	db_close(db);
-	return 0;
-}
-
 /*
  * change-mark PATH SQL...: for each SQL, "A:" runs it on one connection,
  * "B:" on a second, and a line says whether the first connection's
@@ -710,7 +688,6 @@ static const struct {
 	{ "second-open", cmd_second_open },
 	{ "checkpoint", cmd_checkpoint },
 	{ "pragmas", cmd_pragmas },
-	{ "cache-size", cmd_cache_size },
 	{ "change-mark", cmd_change_mark },
 	{ "check", cmd_check },
 	{ "now", cmd_now },
