@@ -178,6 +178,19 @@ timed() {
 	summary "$name" "$out" | tee -a "$DATA/summary"
 }
 
+# ratio A B: figure A's median wall time over figure B's.
+ratio() {
+	awk -v a="$1" -v b="$2" '
+	function is(name) { return index($0, name " ") == 1 }
+	is(a) || is(b) {
+		match($0, /p50_ms=[0-9.]+/)
+		v = substr($0, RSTART + 7, RLENGTH - 7)
+		if (is(a)) x = v; else y = v
+	}
+	END { if (x && y) printf "%-34s %.2fx\n", a " / " b, x / y }' \
+		"$DATA/summary" | tee -a "$DATA/summary"
+}
+
 # serve TASK_YML TASK_TYPE: launch TASK_YML in the background (pinned as
 # the system under test) and wait for its io and pool; sets RUN, RUN_DIR,
 # IO_PID, POOL_PID and HOSTPORT, and remembers the run in RUNS.
@@ -217,6 +230,69 @@ if [ "${BENCH_ONLY:-}" != live ]; then
 # from the command to every unit launched and io and pool serving the run
 # (the run is stopped after the clock stops).
 timed "create $UNITS units" "$BIN/mephisto-launch" "$TASK/task.yml" --create-only -q
+# What SQLite alone takes for the rows creation writes, measured in the
+# same run: the sqlite3 shell inserts them with one INSERT ... SELECT per
+# table, in one transaction, with foreign keys checked, into a copy of a
+# new database of the same schema (nothing to read, bind or check): the
+# unit rows alone without the indexes of units (the UNIQUE constraint's
+# stays), as the original's floor; then every row and index entry
+# creation writes (3 rows and 7 index entries per unit).
+floor_db() {
+	rm -f "$DATA/$1.db"*
+	sqlite3 "$DATA/$1.db" < share/mephisto/schema.sql >/dev/null &&
+	sqlite3 "$DATA/$1.db" "PRAGMA journal_mode = WAL; $2
+		INSERT INTO tasks (task_id, task_name, task_type)
+		VALUES (5052279011158650213, 'bench', 'static_task');
+		INSERT INTO requesters (requester_id, requester_name, provider_type)
+		VALUES (8898763956010532803, 'bench', 'mock');
+		INSERT INTO task_runs (task_run_id, task_id, requester_id,
+		init_params, is_completed, provider_type, task_type, sandbox)
+		VALUES (5642328320562342973, 5052279011158650213,
+		8898763956010532803, '{}', 0, 'mock', 'static_task', 1);
+		PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null ||
+	die "cannot set up $DATA/$1.db"
+}
+# floor_sql FK INSERTS: the transaction, foreign keys FK (ON or OFF),
+# INSERTS before the units.
+floor_sql() {
+	cat <<SQL
+PRAGMA foreign_keys = $1;
+PRAGMA synchronous = NORMAL;
+BEGIN IMMEDIATE;
+CREATE TEMP TABLE n (i INTEGER PRIMARY KEY);
+WITH RECURSIVE c (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $UNITS)
+INSERT INTO n SELECT i FROM c;
+$2
+INSERT INTO units (unit_id, assignment_id, unit_index, pay_amount,
+	provider_type, status, task_type, task_id, task_run_id, sandbox,
+	requester_id, creation_date)
+SELECT 4984627168438419712 + i * 7919, 3329450951278519883 + i * 7919, 0,
+	0.01, 'mock', 'created', 'static_task', 5052279011158650213,
+	5642328320562342973, 1, 8898763956010532803,
+	strftime('%Y-%m-%d %H:%M:%f', 'now') FROM n;
+COMMIT;
+SQL
+}
+floor_db floor-units "$(sqlite3 -cmd '.read share/mephisto/schema.sql' :memory: \
+	"SELECT group_concat('DROP INDEX ' || name || ';', ' ') FROM sqlite_master
+	WHERE type = 'index' AND tbl_name = 'units' AND sql IS NOT NULL")"
+floor_sql OFF "" > "$DATA/floor-units.sql"
+floor_db floor-all ""
+floor_sql ON "INSERT INTO assignments SELECT 3329450951278519883 + i * 7919,
+	5052279011158650213, 5642328320562342973, 8898763956010532803,
+	'static_task', 'mock', 1, strftime('%Y-%m-%d %H:%M:%f', 'now') FROM n;
+INSERT INTO assignment_data SELECT 3329450951278519883 + i * 7919,
+	'{\"text\":\"row ' || i || ' of the benchmark\",\"n\":' || i ||
+	',\"html\":\"task.html\"}', '[{}]' FROM n;" > "$DATA/floor-all.sql"
+# floor NAME WHICH: time the floor-WHICH rows into a copy of its database.
+floor() {
+	timed "$1" bash -c "
+		cp '$DATA/floor-$2.db' '$DATA/floor.db' && rm -f '$DATA/floor.db-wal'
+		sqlite3 '$DATA/floor.db' < '$DATA/floor-$2.sql'"
+}
+floor "SQLite alone: the unit rows" units
+floor "SQLite alone: creation's rows" all
+ratio "create $UNITS units" "SQLite alone: creation's rows"
 CREATED=$(sqlite3 "$MEPHISTO_DB" "SELECT task_run_id FROM task_runs LIMIT 1")
 timed "export $UNITS units (results)" "$BIN/mephisto-launch" results "$CREATED" --status all
 timed "export $UNITS units (review)" "$BIN/mephisto-review" export --run "$CREATED"
