@@ -44,6 +44,8 @@ DATA=$(mktemp -d /tmp/mphb.XXXXXX)
 export MEPHISTO_HOME=$DATA/home MEPHISTO_CONFIG=$DATA/home/config.yml
 export MEPHISTO_DB=$DATA/database.db MEPHISTO_EXEC_PATH=$BIN
 export MEPHISTO_LOG_LEVEL=warn
+# This tree's web client and templates, for a build made elsewhere too.
+export MEPHISTO_SHARE=${MEPHISTO_SHARE:-$PWD/share/mephisto}
 mkdir -p "$MEPHISTO_HOME"
 printf 'core:\n  main_data_directory: %s\n' "$DATA" > "$MEPHISTO_CONFIG"
 RUNS=()
@@ -313,7 +315,7 @@ timed "export $UNITS units (results)" "$BIN/mephisto-launch" results "$CREATED" 
 timed "export $UNITS units (review)" "$BIN/mephisto-review" export --run "$CREATED"
 IO_PID=0 POOL_PID=0
 timed "create + launch $UNITS units" bash -c "
-	$SUT '$BIN/mephisto-launch' '$TASK/task.yml' --detach -q
+	$SUT '$BIN/mephisto-launch' '$TASK/task.yml' --detach -q &&
 	all_launched \"\$(sqlite3 '$MEPHISTO_DB' \"SELECT task_run_id FROM task_runs ORDER BY creation_date DESC, rowid DESC LIMIT 1\")\" $UNITS"
 stop_all
 
