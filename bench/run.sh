@@ -234,12 +234,12 @@ if [ "${BENCH_ONLY:-}" != live ]; then
 timed "create $UNITS units" "$BIN/mephisto-launch" "$TASK/task.yml" --create-only -q
 # What SQLite alone takes for the rows creation writes, measured in the
 # same run: the sqlite3 shell inserts them with one INSERT ... SELECT per
-# table, in one transaction, with foreign keys checked, into a copy of a
-# new database of the same schema (nothing to read, bind or check): the
-# unit rows alone without the indexes of units (the UNIQUE constraint's
-# stays), as the original's floor; then every row and index entry
-# creation writes (3 rows and 7 index entries per unit).  The
-# ratio of creation to the second is what the program adds.
+# table, in one transaction, into a copy of a new database of the same
+# schema (no file to read, nothing to parse or bind): the unit rows
+# alone, without the indexes of units (the UNIQUE constraint's stays) or
+# foreign keys, as the original's floor; then every row and index entry
+# creation writes (3 rows and 7 index entries per unit), foreign keys
+# checked.  The ratio of creation to the second is what the program adds.
 floor_db() {
 	rm -f "$DATA/$1.db"*
 	sqlite3 "$DATA/$1.db" < share/mephisto/schema.sql >/dev/null &&
