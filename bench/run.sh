@@ -164,14 +164,19 @@ figure() {
 	summary "$name" "$out" | tee -a "$DATA/summary"
 }
 
-# timed NAME CMD...: wall seconds of CMD, $REPS times.
+# timed NAME CMD...: wall seconds of CMD, $REPS times; a run that fails
+# is reported and is no figure.
 timed() {
 	local name=$1 out=$DATA/fig.$RANDOM r t0 t1
 	shift
 	: > "$out"
 	for ((r = 1; r <= REPS; r++)); do
 		t0=$(date +%s.%N)
-		"$@" >/dev/null 2>"$DATA/timed.err" || { cat "$DATA/timed.err" >&2; }
+		if ! "$@" >/dev/null 2>"$DATA/timed.err"; then
+			cat "$DATA/timed.err" >&2
+			echo "  $name #$r: failed" >&2
+			continue
+		fi
 		t1=$(date +%s.%N)
 		awk -v a="$t0" -v b="$t1" -v u="$UNITS" \
 		    'BEGIN { printf "rate=%.0f p50_ms=%.1f p99_ms=%.1f\n", u / (b - a), (b - a) * 1000, (b - a) * 1000 }' >> "$out"
