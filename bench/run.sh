@@ -260,43 +260,39 @@ floor_db() {
 		PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null ||
 	die "cannot set up $DATA/$1.db"
 }
-# floor_sql FK INSERTS: the transaction, foreign keys FK (ON or OFF),
-# INSERTS before the units.
-floor_sql() {
-	cat <<SQL
-PRAGMA foreign_keys = $1;
-PRAGMA synchronous = NORMAL;
-BEGIN IMMEDIATE;
-CREATE TEMP TABLE n (i INTEGER PRIMARY KEY);
+# floor_txn FK SQL: SQL in one transaction, foreign keys FK (ON or OFF).
+floor_txn() {
+	printf 'PRAGMA foreign_keys = %s;\nPRAGMA synchronous = NORMAL;\nBEGIN IMMEDIATE;\n%s\nCOMMIT;\n' "$1" "$2"
+}
+NUMBERS="CREATE TEMP TABLE n (i INTEGER PRIMARY KEY);
 WITH RECURSIVE c (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < $UNITS)
-INSERT INTO n SELECT i FROM c;
-$2
-INSERT INTO units (unit_id, assignment_id, unit_index, pay_amount,
+INSERT INTO n SELECT i FROM c;"
+UNIT_ROWS="INSERT INTO units (unit_id, assignment_id, unit_index, pay_amount,
 	provider_type, status, task_type, task_id, task_run_id, sandbox,
 	requester_id, creation_date)
 SELECT 4984627168438419712 + i * 7919, 3329450951278519883 + i * 7919, 0,
 	0.01, 'mock', 'created', 'static_task', 5052279011158650213,
 	5642328320562342973, 1, 8898763956010532803,
-	strftime('%Y-%m-%d %H:%M:%f', 'now') FROM n;
-COMMIT;
-SQL
-}
+	strftime('%Y-%m-%d %H:%M:%f', 'now') FROM n;"
 floor_db floor-units "$(sqlite3 -cmd '.read share/mephisto/schema.sql' :memory: \
 	"SELECT group_concat('DROP INDEX ' || name || ';', ' ') FROM sqlite_master
 	WHERE type = 'index' AND tbl_name = 'units' AND sql IS NOT NULL")"
-floor_sql OFF "" > "$DATA/floor-units.sql"
+floor_txn OFF "$NUMBERS
+$UNIT_ROWS" > "$DATA/floor-units.sql"
 floor_db floor-all ""
-floor_sql ON "INSERT INTO assignments SELECT 3329450951278519883 + i * 7919,
+floor_txn ON "$NUMBERS
+INSERT INTO assignments SELECT 3329450951278519883 + i * 7919,
 	5052279011158650213, 5642328320562342973, 8898763956010532803,
 	'static_task', 'mock', 1, strftime('%Y-%m-%d %H:%M:%f', 'now') FROM n;
 INSERT INTO assignment_data SELECT 3329450951278519883 + i * 7919,
 	'{\"text\":\"row ' || i || ' of the benchmark\",\"n\":' || i ||
-	',\"html\":\"task.html\"}', '[{}]' FROM n;" > "$DATA/floor-all.sql"
+	',\"html\":\"task.html\"}', '[{}]' FROM n;
+$UNIT_ROWS" > "$DATA/floor-all.sql"
 # floor NAME WHICH: time the floor-WHICH rows into a copy of its database.
 floor() {
 	timed "$1" bash -c "
 		cp '$DATA/floor-$2.db' '$DATA/floor.db' && rm -f '$DATA/floor.db-wal'
-		sqlite3 '$DATA/floor.db' < '$DATA/floor-$2.sql'"
+		sqlite3 -bail '$DATA/floor.db' < '$DATA/floor-$2.sql'"
 }
 floor "SQLite alone: the unit rows" units
 floor "SQLite alone: creation's rows" all
@@ -306,14 +302,9 @@ ratio "create $UNITS units" "SQLite alone: creation's rows"
 sqlite3 "$DATA/floor.db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null &&
 	cp "$DATA/floor.db" "$DATA/floor-launch.db" ||
 	die "cannot keep $DATA/floor.db"
-cat > "$DATA/floor-launch.sql" <<SQL
-PRAGMA foreign_keys = ON;
-PRAGMA synchronous = NORMAL;
-BEGIN IMMEDIATE;
-UPDATE units SET status = 'launched'
-WHERE task_run_id = 5642328320562342973 AND status = 'created';
-COMMIT;
-SQL
+floor_txn ON "UPDATE units SET status = 'launched'
+WHERE task_run_id = 5642328320562342973 AND status = 'created';" \
+	> "$DATA/floor-launch.sql"
 floor "SQLite alone: launching them" launch
 CREATED=$(sqlite3 "$MEPHISTO_DB" "SELECT task_run_id FROM task_runs LIMIT 1")
 timed "export $UNITS units (results)" "$BIN/mephisto-launch" results "$CREATED" --status all
